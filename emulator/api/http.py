@@ -1,0 +1,108 @@
+"""Edge concerns shared by every surface: reading the body, the API key, error headers, the app state.
+
+Each surface still renders its own error *body* (one function per surface); this module only decides what
+is common: how a body is read and limited, how a key is checked, and which retry headers go out.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+
+from emulator.config import Settings
+from emulator.core.errors import AuthenticationFailed, EmulatorError, InvalidParameter, RequestTooLarge
+from emulator.core.ids import IdFactory
+from emulator.core.loop import Engine
+from emulator.core.session import ConversationStore
+
+M = TypeVar("M", bound=BaseModel)
+
+SESSION_HEADER = "x-emulator-session-id"
+
+
+@dataclass
+class AppState:
+    """What the routes need, built once by ``app.create_app``'s lifespan."""
+
+    settings: Settings
+    engine: Engine
+    conversations: ConversationStore
+    ids: IdFactory
+    sandbox_note: str = ""  # why the sandbox is what it is (e.g. the auto fallback's reason)
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.emulator
+    return state
+
+
+def check_api_key(request: Request, settings: Settings) -> None:
+    """401 when a key is configured and the request's Bearer key (or ``api-key`` header) differs."""
+    if not settings.api_key:
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        token = request.headers.get("api-key", "")
+    if not token or not hmac.compare_digest(token.strip().encode(), settings.api_key.encode()):
+        raise AuthenticationFailed("Invalid API-key provided.")
+
+
+async def read_json(request: Request, settings: Settings) -> dict[str, Any]:
+    """The request body as a JSON object, with the size limit and clear errors for malformed input."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > settings.max_request_bytes:
+        raise RequestTooLarge(_too_large(settings))
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > settings.max_request_bytes:
+            raise RequestTooLarge(_too_large(settings))
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise InvalidParameter("The request body is empty; send a JSON object.")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidParameter(f"The request body is not valid JSON: {exc}.") from None
+    if not isinstance(body, dict):
+        raise InvalidParameter("The request body must be a JSON object.")
+    return body
+
+
+def _too_large(settings: Settings) -> str:
+    return f"The request body is larger than the limit of {settings.max_request_bytes} bytes."
+
+
+def parse_model(model: type[M], body: dict[str, Any]) -> M:
+    """Validate ``body`` against a request model; the first problem becomes an ``InvalidParameter``."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"] if not _is_type_tag(part)) or "body"
+        message = first["msg"]
+        if first["type"] == "missing":
+            message = "Field required"
+        raise InvalidParameter(f"Invalid value for `{where}`: {message}.", param=where) from None
+
+
+def _is_type_tag(part: object) -> bool:
+    """Pydantic puts the union member tried (``str``, ``list[InputMessage]``) into error locations."""
+    return isinstance(part, str) and (part in {"str", "int", "float", "bool", "dict", "list"} or "[" in part)
+
+
+def error_headers(exc: EmulatorError) -> dict[str, str]:
+    """Retry hints for the openai SDK (it retries 5xx/429 unless told not to) and everyone else."""
+    headers = {"x-should-retry": "true" if exc.retryable else "false"}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return headers

@@ -1,0 +1,108 @@
+"""The FastAPI app factory: mounts the surfaces, owns start-up and shutdown of every backend."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from emulator.api import health, responses
+from emulator.api.http import AppState
+from emulator.config import Settings
+from emulator.core.ids import IdFactory
+from emulator.core.loop import Engine
+from emulator.core.session import ConversationStore
+from emulator.models.base import Model
+from emulator.models.registry import ModelRegistry
+from emulator.sandbox.base import Sandbox
+
+log = logging.getLogger("emulator")
+
+
+class StartupError(RuntimeError):
+    """The emulator cannot start with these settings (e.g. ``--sandbox docker`` without an engine)."""
+
+
+def select_sandbox(settings: Settings) -> tuple[Sandbox, str]:
+    """The sandbox backend for ``settings.sandbox`` and a note on why (shown in ``/health``)."""
+    from emulator.sandbox.restricted import RestrictedSandbox
+
+    if settings.sandbox == "restricted":
+        return RestrictedSandbox(settings), "restricted sandbox selected"
+    from emulator.sandbox.docker import DockerSandbox, docker_available
+
+    ok, reason = docker_available()
+    if ok:
+        return DockerSandbox(settings), "docker engine answered"
+    if settings.sandbox == "docker":
+        raise StartupError(
+            f"--sandbox docker was requested but no Docker engine answers ({reason}). Start dockerd "
+            "(or set DOCKER_HOST), or run with --sandbox auto / --sandbox restricted."
+        )
+    note = f"no Docker engine ({reason}); fell back to the process-tier restricted sandbox"
+    log.warning(note)
+    return RestrictedSandbox(settings), note
+
+
+def build_models(settings: Settings) -> ModelRegistry:
+    from emulator.models.builtin import BuiltinModel
+
+    backends: list[Model] = []
+    if settings.model == "openai-compatible":
+        from emulator.models.openai_compat import OpenAICompatModel
+
+        backends.append(OpenAICompatModel.from_settings(settings))
+    backends.append(BuiltinModel(settings.model_names, delta_delay=settings.stream_delay_ms / 1000))
+    return ModelRegistry(backends)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    sandbox: Sandbox | None = None,
+    models: ModelRegistry | None = None,
+) -> FastAPI:
+    """The emulator app. ``sandbox`` and ``models`` override what the settings would select (tests)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if sandbox is not None:
+            chosen, note = sandbox, "sandbox given by the caller"
+        else:
+            chosen, note = select_sandbox(settings)
+        registry = models or build_models(settings)
+        conversations = ConversationStore(ttl=settings.session_ttl, max_conversations=settings.max_sessions)
+        ids = IdFactory(settings.seed)
+        engine = Engine(
+            models=registry,
+            sandbox=chosen,
+            conversations=conversations,
+            ids=ids,
+            max_rounds=settings.max_rounds,
+            exec_timeout=settings.exec_timeout,
+        )
+        await chosen.start()
+        conversations.start_reaper(interval=min(60.0, settings.session_ttl / 2))
+        app.state.emulator = AppState(settings, engine, conversations, ids, sandbox_note=note)
+        described = chosen.describe()
+        log.info(
+            "emulator ready: model=%s sandbox=%s tier=%s (%s)",
+            settings.model,
+            described.get("backend"),
+            described.get("isolation_tier"),
+            note,
+        )
+        try:
+            yield
+        finally:
+            await conversations.aclose()
+            await chosen.aclose()
+            await registry.aclose()
+
+    app = FastAPI(title="Model Studio code interpreter emulator", lifespan=lifespan)
+    app.include_router(health.router)
+    app.include_router(responses.build_router())
+    return app
