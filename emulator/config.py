@@ -88,3 +88,6 @@ class Settings(BaseSettings):
     docker_nofile: int = Field(default=256, ge=16)
     docker_fsize_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     docker_reap_interval: float = Field(default=30.0, gt=0)
+    docker_start_timeout: float = Field(default=30.0, gt=0)  # container start until the runner is ready
+    docker_base_image: str | None = None  # default: python:3.11-slim-bookworm, else a debootstrap-built base
+    docker_debian_mirror: str | None = None  # for the debootstrap base; default: the machine's apt sources
