@@ -8,14 +8,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from emulator.api import health, responses
+from emulator.api import admin, chat, dashscope, health, responses
 from emulator.api.http import AppState
 from emulator.config import Settings
 from emulator.core.ids import IdFactory
 from emulator.core.loop import Engine
 from emulator.core.session import ConversationStore
 from emulator.models.base import Model
+from emulator.models.cassette import CassetteError, CassetteLibrary
+from emulator.models.faults import FaultInjector
 from emulator.models.registry import ModelRegistry
+from emulator.models.scripted import ScriptedModel
 from emulator.sandbox.base import Sandbox
 
 log = logging.getLogger("emulator")
@@ -46,7 +49,7 @@ def select_sandbox(settings: Settings) -> tuple[Sandbox, str]:
     return RestrictedSandbox(settings), note
 
 
-def build_models(settings: Settings) -> ModelRegistry:
+def build_models(settings: Settings, scripts: CassetteLibrary | None = None) -> ModelRegistry:
     from emulator.models.builtin import BuiltinModel
 
     backends: list[Model] = []
@@ -55,7 +58,23 @@ def build_models(settings: Settings) -> ModelRegistry:
 
         backends.append(OpenAICompatModel.from_settings(settings))
     backends.append(BuiltinModel(settings.model_names, delta_delay=settings.stream_delay_ms / 1000))
-    return ModelRegistry(backends)
+    if settings.record_dir is not None:  # record what the primary backend says (the upstream, if any)
+        from emulator.models.recorder import CassetteRecorder, RecordingModel
+
+        backends[0] = RecordingModel(backends[0], CassetteRecorder(settings.record_dir))
+    return ModelRegistry([ScriptedModel(scripts), *backends])
+
+
+def _scripted(registry: ModelRegistry, settings: Settings) -> ScriptedModel | None:
+    """The registry's scripted backend, with ``settings.cassette_dir`` loaded into it."""
+    scripted = next((b for b in registry.backends if isinstance(b, ScriptedModel)), None)
+    if scripted is not None and settings.cassette_dir is not None:
+        try:
+            loaded = scripted.library.load_dir(settings.cassette_dir)
+        except CassetteError as exc:
+            raise StartupError(f"cannot load the cassettes: {exc}") from None
+        log.info("loaded %d cassettes from %s", len(loaded), settings.cassette_dir)
+    return scripted
 
 
 def create_app(
@@ -74,6 +93,9 @@ def create_app(
         else:
             chosen, note = select_sandbox(settings)
         registry = models or build_models(settings)
+        scripted = _scripted(registry, settings)
+        faults = FaultInjector(sources=[scripted.fault_spec] if scripted is not None else [])
+        app.state.admin = admin.AdminState(scripted.library if scripted else CassetteLibrary(), faults)
         conversations = ConversationStore(ttl=settings.session_ttl, max_conversations=settings.max_sessions)
         ids = IdFactory(settings.seed)
         engine = Engine(
@@ -83,6 +105,7 @@ def create_app(
             ids=ids,
             max_rounds=settings.max_rounds,
             exec_timeout=settings.exec_timeout,
+            faults=faults,
         )
         await chosen.start()
         conversations.start_reaper(interval=min(60.0, settings.session_ttl / 2))
@@ -105,4 +128,7 @@ def create_app(
     app = FastAPI(title="Model Studio code interpreter emulator", lifespan=lifespan)
     app.include_router(health.router)
     app.include_router(responses.build_router())
+    app.include_router(chat.build_router())
+    app.include_router(dashscope.build_router())
+    app.include_router(admin.build_router())
     return app

@@ -36,7 +36,7 @@ build_only=$(chroot "$rootfs" dpkg-query -Wf '${Package}\n' \
         -e '^(perl|perl-modules-[0-9.]+|libperl[0-9.]+)$' || true)
 if [ -n "$build_only" ]; then
     # shellcheck disable=SC2086
-    chroot "$rootfs" dpkg --purge --force-depends $build_only >/dev/null
+    chroot "$rootfs" dpkg --purge --force-depends $build_only >/dev/null 2>&1
 fi
 
 echo "checking the science stack still imports"

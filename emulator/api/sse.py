@@ -8,8 +8,8 @@ Frame styles, one per surface:
   colons, as the hosted service sends it); errors after streaming started are ``event:error`` with a
   ``status:<code>`` line, which the dashscope SDK reads for the status code.
 
-``[DONE]`` policy: only the chat surface sends it, also after an error chunk is *not* sent (the openai SDK
-raises on the error chunk itself).
+``[DONE]`` policy: only the chat surface sends it, and only after a turn that ended normally; after an error
+chunk the stream just ends (the openai SDK raises on the error chunk itself).
 """
 
 from __future__ import annotations

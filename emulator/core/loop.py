@@ -29,8 +29,9 @@ from emulator.models.base import (
     ToolExchange,
     TranscriptEntry,
 )
+from emulator.models.faults import FaultInjector
 from emulator.models.registry import ModelRegistry
-from emulator.sandbox.base import Sandbox, SandboxSession
+from emulator.sandbox.base import ExecResult, Sandbox, SandboxSession
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,7 @@ class Turn:
         for round_index in range(engine.max_rounds + 1):
             reasoning: list[str] = []
             code: str | None = None
+            pinned: ExecResult | None = None
             reported: StepUsage | None = None
             try:
                 async for out in self._step(transcript, round_index):
@@ -176,7 +178,7 @@ class Turn:
                             answer.append(out.text)
                             yield TextDelta(out.text)
                     elif isinstance(out, StepCode):
-                        code = out.code
+                        code, pinned = out.code, out.result
                     else:
                         reported = out
             except EmulatorError as exc:
@@ -219,7 +221,8 @@ class Turn:
             totals.executions += 1
             yield CodeCall(call_id, code, interpreter.id)
             yield totals.snapshot()
-            result = await interpreter.run(code, engine.exec_timeout)
+            # A pinned result (a cassette's `output`) stands for the execution: the sandbox is not run.
+            result = pinned if pinned is not None else await interpreter.run(code, engine.exec_timeout)
             yield CodeResult(call_id, result)
             transcript.append(ToolExchange(call_id, code, result, thought))
         self.conversation.transcript = [*transcript, Message("assistant", "".join(answer))]
@@ -248,8 +251,10 @@ class Engine:
         ids: IdFactory,
         max_rounds: int,
         exec_timeout: float,
+        faults: FaultInjector | None = None,
     ) -> None:
         self.models = models
+        self.faults = faults if faults is not None else FaultInjector()
         self.sandbox = sandbox
         self.conversations = conversations
         self.ids = ids
@@ -261,7 +266,9 @@ class Engine:
 
         Raises before any byte is sent: ``ModelNotFound``, ``SandboxUnavailable``, ``InvalidParameter``.
         """
-        model = self.models.resolve(request.model)
+        model = self.models.resolve(request.model, request.options)
+        faults = self.faults.plan(request.model, request.options)  # raises on a malformed fault header
+        model = faults.wrap_model(model)
         try:
             await asyncio.wait_for(conversation.lock.acquire(), timeout=30)
         except TimeoutError:
@@ -270,6 +277,8 @@ class Engine:
             ) from None
         try:
             interpreter = await conversation.interpreter(self.sandbox) if request.code_interpreter else None
+            if interpreter is not None:
+                interpreter = faults.wrap_session(interpreter, lambda: self._reopen(conversation))
         except BaseException:
             conversation.lock.release()
             if not conversation.persistent:
@@ -282,6 +291,11 @@ class Engine:
             await turn._finish()
             raise
         return turn
+
+    async def _reopen(self, conversation: Conversation) -> SandboxSession:
+        """A fresh interpreter for the conversation (after an injected sandbox crash)."""
+        await conversation.close()
+        return await conversation.interpreter(self.sandbox)
 
     async def forget(self, conversation: Conversation) -> None:
         await self.conversations.drop(conversation.key)

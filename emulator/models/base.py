@@ -62,9 +62,14 @@ class StepText:
 
 @dataclass(frozen=True, slots=True)
 class StepCode:
-    """The step ends by asking for this code to be run (at most one per step)."""
+    """The step ends by asking for this code to be run (at most one per step).
+
+    ``result`` pins the execution's result (a cassette's ``output``): the loop reports it instead of running
+    the sandbox.
+    """
 
     code: str
+    result: ExecResult | None = None
 
 
 @dataclass(frozen=True, slots=True)

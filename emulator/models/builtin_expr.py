@@ -95,12 +95,13 @@ def _walk(expr: Expr) -> list[Expr]:
     return nodes
 
 
-# --- rendering --------------------------------------------------------------------------------------------
+# --- rendering ---
 
 
 def render_code(expr: Expr, prev: str | None = None) -> str:
     """The Python code that computes ``expr``; ``prev`` is the literal that replaces ``Prev``."""
-    body = _render(expr, prev_text=_prev_operand(prev), func_prefix="math.")
+    prev_text = _prev_operand(prev) if uses_prev(expr) else ""
+    body = _render(expr, prev_text=prev_text, func_prefix="math.")
     if any(isinstance(node, Call) for node in _walk(expr)):
         return "import math\n" + body
     return body
@@ -153,7 +154,7 @@ def _render(expr: Expr, *, prev_text: str, func_prefix: str) -> str:
     return f"{left}**{right}" if right_assoc else f"{left} {expr.op} {right}"
 
 
-# --- results as literals ------------------------------------------------------------------------------------
+# --- results as literals ---
 
 
 def number_literal(text: str) -> str | None:
@@ -170,7 +171,7 @@ def number_literal(text: str) -> str | None:
     return text
 
 
-# --- local evaluation (code interpreter off) ------------------------------------------------------------------
+# --- local evaluation (code interpreter off) ---
 
 
 def evaluate(expr: Expr, prev: Number | None = None) -> Number:
@@ -193,13 +194,11 @@ def evaluate(expr: Expr, prev: Number | None = None) -> Number:
 
 
 def _parse_number(text: str) -> Number:
+    if not text.isdigit():
+        return float(text)
     try:
         return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError as exc:  # an int over Python's digit limit
+    except ValueError as exc:  # over Python's limit for int-from-string conversion
         raise TooLargeToEvaluate(text[:20]) from exc
 
 
@@ -226,9 +225,9 @@ def _apply(op: BinaryOp, left: Number, right: Number) -> Number:
         return left // right
     if op == "%":
         return left % right
-    if isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1:
-        if right * math.log2(abs(left)) > MAX_LOCAL_BITS:
-            raise TooLargeToEvaluate(op)
+    big_int_power = isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1
+    if big_int_power and right * math.log2(abs(left)) > MAX_LOCAL_BITS:
+        raise TooLargeToEvaluate(op)
     result: Number = left**right
     return result
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from emulator.core.errors import ModelNotFound
 from emulator.models.base import Model
@@ -14,7 +14,14 @@ class ModelRegistry:
     def __init__(self, backends: Sequence[Model]) -> None:
         self.backends = list(backends)
 
-    def resolve(self, name: str) -> Model:
+    def resolve(self, name: str, options: Mapping[str, str] | None = None) -> Model:
+        """The backend for ``name``; a backend with ``claims(options)`` may take a request by its headers
+        (the scripted backend takes any request carrying ``x-emulator-script``)."""
+        if options:
+            for backend in self.backends:
+                claims = getattr(backend, "claims", None)
+                if claims is not None and claims(options):
+                    return backend
         for backend in self.backends:
             if backend.serves(name):
                 return backend

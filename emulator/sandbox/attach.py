@@ -147,7 +147,9 @@ class AttachTransport:
                 return line
             self._scanned = len(buffer)
             if len(buffer) > protocol.max_line_bytes:
-                raise RunnerDesync(f"a frame longer than {protocol.max_line_bytes} bytes on the runner's stdout")
+                raise RunnerDesync(
+                    f"a frame longer than {protocol.max_line_bytes} bytes on the runner's stdout"
+                )
             if protocol.eof:
                 raise EOFError("the runner's stdout closed")
             await protocol.wait_data()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +37,10 @@ BASE_REPOSITORY = "emulator-base"
 PUBLIC_BASE_IMAGE = "python:3.11-slim-bookworm"
 DEBIAN_SUITE = "bookworm"
 DEFAULT_DEBIAN_MIRROR = "http://deb.debian.org/debian"
+DEBIAN_SUITE_NAMES = frozenset(
+    {"buster", "bullseye", "bookworm", "trixie", "forky", "sid"}
+    | {"oldstable", "stable", "testing", "unstable", "experimental"}
+)
 #: the image's sandbox user (``ARG SANDBOX_UID`` in the Dockerfile); the working dir's tmpfs is owned by it
 SANDBOX_UID = 10001
 LABEL_INPUTS = "emulator.sandbox.inputs"
@@ -71,9 +76,11 @@ def debian_base_tag(directory: Path = SANDBOX_IMAGE_DIR) -> str:
     return f"{BASE_REPOSITORY}:{DEBIAN_SUITE}-{hashlib.sha256(script).hexdigest()[:12]}"
 
 
-def default_image_tag(settings: Settings | None = None, client: docker.DockerClient | None = None) -> str | None:
+def default_image_tag(
+    settings: Settings | None = None, client: docker.DockerClient | None = None
+) -> str | None:
     """The image the docker sandbox should run: ``settings.docker_image`` if set, else the newest local
-    image built from the current Dockerfile/runner (any base), else ``None`` (run ``emulator image build``)."""
+    image built from the current Dockerfile and runner (any base), else ``None``: ``emulator image build``."""
     if settings is not None and settings.docker_image:
         return settings.docker_image
     client = client or docker.from_env()
@@ -82,7 +89,9 @@ def default_image_tag(settings: Settings | None = None, client: docker.DockerCli
     if not tagged:
         return None
     newest = max(tagged, key=lambda image: str(image.attrs.get("Created", "")))
-    own = [tag for tag in newest.tags if tag.startswith(f"{IMAGE_REPOSITORY}:") and not tag.endswith(":latest")]
+    own = [
+        tag for tag in newest.tags if tag.startswith(f"{IMAGE_REPOSITORY}:") and not tag.endswith(":latest")
+    ]
     return own[0] if own else newest.tags[0]
 
 
@@ -93,15 +102,28 @@ def build_image(
     client: docker.DockerClient | None = None,
     directory: Path = SANDBOX_IMAGE_DIR,
 ) -> str:
-    """Build the sandbox image unless an identical one exists; return its tag. Blocking (minutes the first
-    time on a machine without a registry: the Debian base is built with debootstrap)."""
+    """Build the sandbox image unless an identical one exists; return its tag (``settings.docker_image``
+    when set: the content-hashed image is tagged with that name too). Blocking: minutes the first time on a
+    machine without a registry, where the Debian base is built with debootstrap."""
     client = client or docker.from_env(timeout=600)
     base = _resolve_base(settings, client, progress, directory)
     base_id = client.images.get(base).id
     tag = image_tag_for(base_id, directory)
     if _image_exists(client, tag):
         progress(f"{tag} is up to date (base {base})")
-        return tag
+    else:
+        _build(client, tag, base, progress, directory)
+    if settings.docker_image and settings.docker_image != tag:
+        repository, _, name = settings.docker_image.rpartition(":")
+        if not repository or "/" in name:  # no tag given ("repo" or "host:port/repo")
+            repository, name = settings.docker_image, "latest"
+        client.images.get(tag).tag(repository, name)
+        progress(f"tagged {tag} as {settings.docker_image}")
+        return settings.docker_image
+    return tag
+
+
+def _build(client: docker.DockerClient, tag: str, base: str, progress: Progress, directory: Path) -> None:
     progress(f"building {tag} from {directory} on {base}")
     chunks = client.api.build(
         path=str(directory),
@@ -116,7 +138,6 @@ def build_image(
     _follow_build(chunks, progress)
     client.images.get(tag).tag(IMAGE_REPOSITORY, "latest")
     progress(f"built {tag}")
-    return tag
 
 
 def _follow_build(chunks: Iterable[dict[str, object]], progress: Progress) -> None:
@@ -136,7 +157,9 @@ def _image_exists(client: docker.DockerClient, ref: str) -> bool:
     return True
 
 
-def _resolve_base(settings: Settings, client: docker.DockerClient, progress: Progress, directory: Path) -> str:
+def _resolve_base(
+    settings: Settings, client: docker.DockerClient, progress: Progress, directory: Path
+) -> str:
     if settings.docker_base_image:
         if not _image_exists(client, settings.docker_base_image):
             progress(f"pulling {settings.docker_base_image}")
@@ -246,6 +269,17 @@ def _is_debian_suite(suite: str) -> bool:
     """A suite of the main Debian archive (bookworm, trixie, stable, bookworm-updates, ...), not a
     third-party repository's (``nodistro``, ``cloud-sdk-bookworm``)."""
     name = suite.split("-", 1)[0]
-    return name in {
-        "buster", "bullseye", "bookworm", "trixie", "forky", "sid", "stable", "testing", "unstable", "oldstable",
-    }  # fmt: skip
+    return name in DEBIAN_SUITE_NAMES
+
+
+def main() -> None:
+    """``python -m emulator.sandbox.image``: build the sandbox image, printing progress (CI uses this)."""
+    from emulator.config import Settings
+
+    started = time.monotonic()
+    tag = build_image(Settings(), progress=lambda line: print(line, flush=True))
+    print(f"sandbox image: {tag} ({time.monotonic() - started:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -73,7 +73,14 @@ def test_two_step_prompt_runs_two_executions_second_uses_first_result(client: Op
     assert second in response.output_text
     assert response.usage.x_tools == {"code_interpreter": {"count": 2}}  # type: ignore[union-attr]
     kinds = [item.type for item in response.output]
-    assert kinds == ["reasoning", "code_interpreter_call", "reasoning", "code_interpreter_call", "reasoning", "message"]
+    assert kinds == [
+        "reasoning",
+        "code_interpreter_call",
+        "reasoning",
+        "code_interpreter_call",
+        "reasoning",
+        "message",
+    ]
 
 
 def test_stream_helper_final_response_equals_non_stream_shape(client: OpenAI) -> None:
@@ -87,21 +94,38 @@ def test_stream_helper_final_response_equals_non_stream_shape(client: OpenAI) ->
     assert "response.code_interpreter_call_code.delta" in types
     assert "response.reasoning_summary_text.delta" in types
     assert "1728" in final.output_text
-    assert [item.type for item in final.output] == ["reasoning", "code_interpreter_call", "reasoning", "message"]
+    assert [item.type for item in final.output] == [
+        "reasoning",
+        "code_interpreter_call",
+        "reasoning",
+        "message",
+    ]
 
 
 def test_strict_response_validation_accepts_body_and_stream(server: RunningEmulator) -> None:
-    strict = OpenAI(base_url=server.apps_base_url, api_key="k", max_retries=0, _strict_response_validation=True)
+    strict = OpenAI(
+        base_url=server.apps_base_url, api_key="k", max_retries=0, _strict_response_validation=True
+    )
     tools = [{"type": "code_interpreter"}, {"type": "web_search"}, {"type": "web_extractor"}]
-    response = strict.responses.create(model="qwen3-max", input="Berapa 12 pangkat 3?", tools=tools, extra_body=THINK)
+    response = strict.responses.create(
+        model="qwen3-max", input="Berapa 12 pangkat 3?", tools=tools, extra_body=THINK
+    )
     assert "1728" in response.output_text
-    with strict.responses.stream(model="qwen3-max", input="2 to the power of 10", tools=CI_TOOLS, extra_body=THINK) as s:
+    with strict.responses.stream(
+        model="qwen3-max", input="2 to the power of 10", tools=CI_TOOLS, extra_body=THINK
+    ) as s:
         final = s.get_final_response()
     assert "1024" in final.output_text
 
 
 def test_raw_sse_framing_sequence_numbers_and_item_lifecycle(server: RunningEmulator) -> None:
-    body = {"model": "qwen3-max", "input": "12 to the power of 3", "tools": CI_TOOLS, "enable_thinking": True, "stream": True}
+    body = {
+        "model": "qwen3-max",
+        "input": "12 to the power of 3",
+        "tools": CI_TOOLS,
+        "enable_thinking": True,
+        "stream": True,
+    }
     with httpx.stream("POST", server.openai_base_url + "/responses", json=body, timeout=60) as answer:
         assert answer.status_code == 200
         assert answer.headers["content-type"].startswith("text/event-stream")
@@ -112,7 +136,11 @@ def test_raw_sse_framing_sequence_numbers_and_item_lifecycle(server: RunningEmul
         assert payload["type"] == name
         assert payload["sequence_number"] == index
     names = [name for name, _ in frames]
-    assert names[0] == "response.created" and names[1] == "response.in_progress" and names[-1] == "response.completed"
+    assert (
+        names[0] == "response.created"
+        and names[1] == "response.in_progress"
+        and names[-1] == "response.completed"
+    )
     assert frames[0][1]["response"]["status"] == "in_progress" and frames[0][1]["response"]["output"] == []
     # every item is added before any event about it, and done with the same id
     added: dict[int, str] = {}
@@ -131,7 +159,9 @@ def test_raw_sse_framing_sequence_numbers_and_item_lifecycle(server: RunningEmul
         "response.code_interpreter_call.interpreting",
         "response.code_interpreter_call.completed",
     ]
-    message_added = next(p for n, p in frames if n == "response.output_item.added" and p["item"]["type"] == "message")
+    message_added = next(
+        p for n, p in frames if n == "response.output_item.added" and p["item"]["type"] == "message"
+    )
     assert message_added["item"]["content"] == []
     completed = frames[-1][1]["response"]
     assert completed["usage"]["x_tools"] == {"code_interpreter": {"count": 1}}
@@ -232,7 +262,12 @@ def post(server: RunningEmulator, body: bytes | dict, **headers: str) -> httpx.R
         ({"input": "hi"}, 400, "invalid_parameter_error", "model"),
         ({"model": "qwen3-max", "input": 5}, 400, "invalid_parameter_error", "input"),
         ({"model": "qwen3-max", "input": ""}, 400, "invalid_parameter_error", "input"),
-        ({"model": "qwen3-max", "input": "hi", "stream": "yes please"}, 400, "invalid_parameter_error", "stream"),
+        (
+            {"model": "qwen3-max", "input": "hi", "stream": "yes please"},
+            400,
+            "invalid_parameter_error",
+            "stream",
+        ),
         ({"model": "no-such-model", "input": "hi"}, 404, "model_not_found", "model"),
         (
             {"model": "qwen3-max", "input": "hi", "tools": [{"type": "code_interpreter"}]},
@@ -251,8 +286,18 @@ def post(server: RunningEmulator, body: bytes | dict, **headers: str) -> httpx.R
             "invalid_parameter_error",
             "tools",
         ),
-        ({"model": "qwen3-max", "input": "hi", "tools": [{"type": "file_search"}]}, 400, "invalid_parameter_error", "tools"),
-        ({"model": "qwen3-max", "input": "hi", "previous_response_id": "resp_nope"}, 404, "not_found", "previous_response_id"),
+        (
+            {"model": "qwen3-max", "input": "hi", "tools": [{"type": "file_search"}]},
+            400,
+            "invalid_parameter_error",
+            "tools",
+        ),
+        (
+            {"model": "qwen3-max", "input": "hi", "previous_response_id": "resp_nope"},
+            404,
+            "not_found",
+            "previous_response_id",
+        ),
     ],
 )
 def test_bad_requests_get_typed_errors(
@@ -292,6 +337,8 @@ def test_api_key_is_enforced_when_configured(make_server) -> None:
 
 def test_oversized_body_is_413(make_server) -> None:
     running = make_server(sandbox="restricted", max_request_bytes=2048)
-    answer = httpx.post(running.openai_base_url + "/responses", json={"model": "qwen3-max", "input": "x" * 5000})
+    answer = httpx.post(
+        running.openai_base_url + "/responses", json={"model": "qwen3-max", "input": "x" * 5000}
+    )
     assert answer.status_code == 413
     assert answer.json()["error"]["code"] == "request_too_large"

@@ -16,7 +16,12 @@ R21 = str(123**21)
 def run_seed(script: str, base_url: str) -> str:
     env = {**os.environ, "SEED_BASE_URL": base_url, "DASHSCOPE_API_KEY": "sk-anything"}
     done = subprocess.run(
-        [sys.executable, str(SEED / script)], env=env, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, str(SEED / script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout

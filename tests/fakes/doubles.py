@@ -57,7 +57,9 @@ class StepScriptModel:
 def eval_code(code: str) -> ExecResult:
     """Evaluates a literal arithmetic expression; anything else is a NameError-like error result."""
     try:
-        return ExecResult(result=repr(eval(compile(ast.parse(code, mode="eval"), "<cell>", "eval"), {"__builtins__": {}})))
+        return ExecResult(
+            result=repr(eval(compile(ast.parse(code, mode="eval"), "<cell>", "eval"), {"__builtins__": {}}))
+        )
     except Exception as exc:  # the double reports errors the way a runner would
         return ExecResult(error=ExecError(type(exc).__name__, str(exc), f"{type(exc).__name__}: {exc}"))
 
@@ -83,7 +85,9 @@ class MemorySandbox:
     backend = "memory"
     isolation_tier = "none"
 
-    def __init__(self, runner: Callable[[str], ExecResult] = eval_code, open_error: EmulatorError | None = None):
+    def __init__(
+        self, runner: Callable[[str], ExecResult] = eval_code, open_error: EmulatorError | None = None
+    ):
         self.runner = runner
         self.open_error = open_error
         self.sessions: list[MemorySession] = []

@@ -15,7 +15,12 @@ def test_environment_sets_every_option(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EMULATOR_API_KEY", "sk-env")
     monkeypatch.setenv("EMULATOR_MAX_ROUNDS", "3")
     settings = Settings()
-    assert (settings.port, settings.sandbox, settings.api_key, settings.max_rounds) == (9123, "restricted", "sk-env", 3)
+    assert (settings.port, settings.sandbox, settings.api_key, settings.max_rounds) == (
+        9123,
+        "restricted",
+        "sk-env",
+        3,
+    )
 
 
 def test_cli_flags_override_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -28,7 +33,9 @@ def test_cli_flags_override_environment(monkeypatch: pytest.MonkeyPatch) -> None
     assert seen[0].port == 9999 and seen[0].exec_timeout == 2.5 and seen[0].sandbox == "restricted"
 
 
-def test_invalid_setting_is_a_clear_exit_code(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_invalid_setting_is_a_clear_exit_code(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["serve", "--max-rounds", "0"]) == 2
     assert "invalid setting" in capsys.readouterr().err
 

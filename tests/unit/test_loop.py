@@ -32,7 +32,12 @@ def make_engine(model: StepScriptModel, sandbox: MemorySandbox | None = None, ma
 
 
 def request(**kw: object) -> TurnRequest:
-    base: dict = {"model": "qwen3-max", "messages": [Message("user", "go")], "thinking": True, "code_interpreter": True}
+    base: dict = {
+        "model": "qwen3-max",
+        "messages": [Message("user", "go")],
+        "thinking": True,
+        "code_interpreter": True,
+    }
     base.update(kw)
     return TurnRequest(**base)
 
@@ -70,7 +75,10 @@ async def test_transcript_keeps_exchanges_and_answer_for_the_next_turn() -> None
     _ = [e async for e in turn.events()]
     kinds = [type(e).__name__ for e in conversation.transcript]
     assert kinds == ["Message", "ToolExchange", "ToolExchange", "Message"]
-    assert isinstance(conversation.transcript[1], ToolExchange) and conversation.transcript[1].reasoning == "first think"
+    assert (
+        isinstance(conversation.transcript[1], ToolExchange)
+        and conversation.transcript[1].reasoning == "first think"
+    )
     assert conversation.transcript[-1] == Message("assistant", "It is 1024.")
     assert not conversation.lock.locked()
 
@@ -115,7 +123,9 @@ async def test_model_error_after_first_step_is_a_failed_event() -> None:
 
 
 async def test_unknown_model_and_unavailable_sandbox_raise_in_prepare() -> None:
-    engine = make_engine(StepScriptModel(TWO_STEPS), MemorySandbox(open_error=SandboxUnavailable("busy", retry_after=3)))
+    engine = make_engine(
+        StepScriptModel(TWO_STEPS), MemorySandbox(open_error=SandboxUnavailable("busy", retry_after=3))
+    )
     conversation = await engine.conversations.create("c1")
     with pytest.raises(ModelNotFound):
         await engine.prepare(request(model="nope"), conversation)
