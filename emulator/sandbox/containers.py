@@ -163,14 +163,7 @@ def create_attached(client: docker.DockerClient, options: dict[str, Any]) -> tup
     start it; return its id and the attach socket (ours to close). Removes the container on failure."""
     container = client.containers.create(**options)
     try:
-        response_socket = client.api.attach_socket(container.id, params=dict(ATTACH_PARAMS))
-        try:
-            raw = getattr(response_socket, "_sock", response_socket)
-            if not isinstance(raw, socket.socket):
-                raise docker.errors.DockerException(f"unsupported attach socket {type(raw).__name__}")
-            owned = raw.dup()  # ours; docker-py's response object may close its own descriptor any time
-        finally:
-            response_socket.close()
+        owned = _take_attach_socket(client.api.attach_socket(container.id, params=dict(ATTACH_PARAMS)))
         try:
             container.start()
         except BaseException:
@@ -180,6 +173,23 @@ def create_attached(client: docker.DockerClient, options: dict[str, Any]) -> tup
         remove_container(client, container.id)
         raise
     return container.id, owned
+
+
+def _take_attach_socket(response_socket: Any) -> socket.socket:
+    """A duplicate of the upgraded connection under docker-py's attach response, which is then closed
+    (response first, so it does not flush into a closed file): the duplicate is ours alone."""
+    raw = getattr(response_socket, "_sock", response_socket)
+    response = getattr(response_socket, "_response", None)
+    try:
+        if not isinstance(raw, socket.socket):
+            raise docker.errors.DockerException(f"unsupported attach socket {type(raw).__name__}")
+        return raw.dup()
+    finally:
+        if response is not None:
+            response.close()
+        response_socket.close()
+        if isinstance(raw, socket.socket):
+            raw.close()
 
 
 def remove_container(client: docker.DockerClient, container_id: str) -> None:

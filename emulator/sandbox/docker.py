@@ -120,11 +120,7 @@ class DockerSession:
         settings = self._sandbox.settings
         limit = timeout if timeout is not None else settings.exec_timeout
         async with self._lock:
-            if self._closed:
-                raise SandboxUnavailable("this sandbox session is closed")
-            runner = self._runner
-            if runner is None or not runner.alive:
-                runner = await self._replace(runner)
+            runner = await self._current_runner()
             started = time.perf_counter()
             try:
                 return await runner.client.execute(
@@ -141,33 +137,47 @@ class DockerSession:
             except RunnerDesync as exc:
                 name, message = (
                     "SandboxProtocolError",
-                    f"The sandbox's result stream was corrupted ({exc}). {RESET_NOTE}",
+                    f"The result stream was corrupted ({exc}). {RESET_NOTE}",
                 )
             finally:
                 self.last_used = time.monotonic()
             log.info("session %s (%s): %s; resetting", self._id, self.key, name)
-            self._runner = None
             self.resets += 1
-            self._sandbox.discard(runner)
+            self._drop(runner)
             return reset_result(name, message, duration_ms=(time.perf_counter() - started) * 1000)
 
-    async def _replace(self, dead: RunnerContainer | None) -> RunnerContainer:
-        if dead is not None:
-            self._sandbox.discard(dead)
+    async def _current_runner(self) -> RunnerContainer:
+        """This conversation's live container; a fresh one from the pool after a reset."""
+        if self._closed:
+            raise SandboxUnavailable("this sandbox session is closed")
+        runner = self._runner
+        if runner is not None and runner.alive:
+            return runner
+        if runner is not None:
+            self._drop(runner)
         runner = await self._sandbox.pool.acquire()
+        if self._closed:  # closed while we waited for the pool
+            self._sandbox.discard(runner)
+            raise SandboxUnavailable("this sandbox session is closed")
         self._runner = runner
         log.info("session %s continues in container %s", self._id, containers.NAME_PREFIX + runner.sandbox_id)
         return runner
 
+    def _drop(self, runner: RunnerContainer) -> None:
+        """Destroy ``runner`` if it is still this session's (``close`` may have given it back already)."""
+        if self._runner is runner:
+            self._runner = None
+            self._sandbox.discard(runner)
+
     async def close(self) -> None:
-        """Give the container back (it is destroyed in the background; ``aclose`` waits for that)."""
+        """Give the container back; it is destroyed in the background (``aclose`` waits for that). An
+        execution still running ends with a reset result."""
         if self._closed:
             return
         self._closed = True
-        runner, self._runner = self._runner, None
         self._sandbox.forget(self)
-        if runner is not None:
-            self._sandbox.discard(runner)
+        if self._runner is not None:
+            self._drop(self._runner)
 
 
 class DockerSandbox:
@@ -183,6 +193,7 @@ class DockerSandbox:
         self.identity = containers.InstanceIdentity.current(instance_id or secrets.token_hex(6))
         self.image: str | None = None
         self._client = client
+        self._owns_client = client is None
         self._pool: WarmPool[RunnerContainer] | None = None
         self._sessions: set[DockerSession] = set()
         self._live: dict[str, RunnerContainer] = {}  # started, not yet removed
@@ -261,8 +272,9 @@ class DockerSandbox:
             await self._remove_runner(runner)
         if self._client is not None:
             await _thread(self._remove_all_of_instance)
-            self._client.close()
-            self._client = None
+            if self._owns_client:
+                self._client.close()
+                self._client = None
 
     async def __aenter__(self) -> DockerSandbox:
         await self.start()
