@@ -18,6 +18,12 @@ Requests, host -> runner::
     {"id": "<id>", "op": "ping"}
     {"id": "<id>", "op": "execute", "code": "...", "limits": {"output_bytes": 65536}}
 
+The runner exits 0 at EOF of its input. When it cannot go on it exits with 70 (the drain thread did not
+answer), 71 (the frame fd is gone, e.g. closed by the code), 72 (the drain thread failed) or 73 (a runner
+bug), saying why on its real stderr, never in a frame. The host treats any end of stream as a reset.
+Options: ``--policy restricted`` (below), ``--policy-path DIR`` (where that policy's package lives) and
+``--nproc-limit N`` (``RLIMIT_NPROC``, applied after the drain thread started: threads count against it).
+
 Semantics follow Jupyter: the cell runs in globals that persist across requests; if its last statement is
 an expression, the repr of its value is ``result`` (``None`` shows nothing). ``stdout``/``stderr`` are what
 the code wrote to file descriptors 1 and 2 (``os.write(1, ...)`` and C extensions included), each capped at
@@ -35,8 +41,9 @@ Why it is built this way (each rule was learned by attacking a prototype):
 * One drain thread, started once, empties the capture pipes while code runs (1 GB of output never blocks
   the writer), keeping only the first ``output_bytes``. After an execution the runner does not wait for EOF
   on them (a background child may hold them open): it installs fresh pipes and drains what the old ones hold.
-* ``--policy restricted`` (process tier) imports ``emulator.sandbox.restricted_policy``, which compiles cells
-  with RestrictedPython (``compile_cell``) and fills the globals with guards (``prepare_globals``).
+* ``--policy restricted`` (process tier) imports ``emulator.sandbox.restricted_policy``, which confines the
+  process (``confine``: Landlock, where the kernel has it), compiles cells with RestrictedPython
+  (``compile_cell``) and fills the globals with guards (``prepare_globals``).
 """
 
 from __future__ import annotations
@@ -386,6 +393,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.policy_path:
             sys.path.append(args.policy_path)
         policy = importlib.import_module(f"emulator.sandbox.{args.policy}_policy")
+        if hasattr(policy, "confine"):  # before any thread starts: threads inherit the confinement
+            policy.confine()
     runner = Runner(frame_in, frame_out, policy)
     if args.nproc_limit is not None:  # after the drain thread: threads count against RLIMIT_NPROC too
         import resource

@@ -17,6 +17,7 @@ import asyncio
 import socket
 import ssl
 import struct
+from typing import cast
 
 from emulator.sandbox.protocol import RunnerDesync
 
@@ -41,8 +42,8 @@ class AttachProtocol(asyncio.Protocol):
         self._writable.set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it: no isinstance check
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self._raw += data

@@ -58,24 +58,37 @@ def docker_available(timeout: float = 2.0) -> tuple[bool, str]:
     return True, f"docker {version}"
 
 
-def process_start_ticks(pid: int) -> str | None:
-    """The start time of a process in clock ticks since boot (``/proc/<pid>/stat`` field 22): with the pid
-    it identifies a process across pid reuse. ``None`` where there is no ``/proc``."""
+def _proc_stat(pid: int) -> list[str] | None:
+    """``/proc/<pid>/stat`` from field 3 (state) on; ``None`` where it cannot be read."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[1].split()[19]
+    return stat.rsplit(")", 1)[1].split()
+
+
+def process_start_ticks(pid: int) -> str | None:
+    """The start time of a process in clock ticks since boot (``/proc/<pid>/stat`` field 22): with the pid
+    it identifies a process across pid reuse. ``None`` where there is no ``/proc``."""
+    fields = _proc_stat(pid)
+    return fields[19] if fields else None
 
 
 def process_alive(pid: int, start_ticks: str | None) -> bool:
+    """Is the process that had this pid (and start time) still running? A zombie is not: a server killed
+    with ``kill -9`` stays one until its parent reaps it."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         pass  # exists, owned by someone else
-    return not start_ticks or process_start_ticks(pid) in (None, start_ticks)
+    fields = _proc_stat(pid)
+    if fields is None:
+        return True  # no /proc to tell more
+    if fields[0] in ("Z", "X"):
+        return False
+    return not start_ticks or fields[19] == start_ticks
 
 
 @dataclass(frozen=True)
@@ -223,3 +236,19 @@ def labelled_containers(client: docker.DockerClient) -> Iterator[tuple[str, dict
     """``(id, labels)`` of every container any emulator instance created (running or not)."""
     for entry in client.api.containers(all=True, filters={"label": LABEL_INSTANCE}):
         yield entry["Id"], dict(entry.get("Labels") or {})
+
+
+def remove_orphans(client: docker.DockerClient, identity: InstanceIdentity) -> int:
+    """Remove containers left by emulator processes on this host that are gone (``kill -9`` included)."""
+    doomed = [cid for cid, labels in labelled_containers(client) if identity.is_orphan(labels)]
+    for container_id in doomed:
+        remove_container(client, container_id)
+    return len(doomed)
+
+
+def remove_instance_containers(client: docker.DockerClient, identity: InstanceIdentity) -> int:
+    """Remove every container this emulator instance created (shutdown's final sweep)."""
+    mine = [cid for cid, labels in labelled_containers(client) if identity.owns(labels)]
+    for container_id in mine:
+        remove_container(client, container_id)
+    return len(mine)

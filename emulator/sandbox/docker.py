@@ -37,7 +37,7 @@ from emulator.sandbox import containers
 from emulator.sandbox.attach import AttachTransport
 from emulator.sandbox.base import ExecResult
 from emulator.sandbox.containers import docker_available
-from emulator.sandbox.image import ImageBuildError, build_image, default_image_tag
+from emulator.sandbox.image import ImageBuildError, ensure_image
 from emulator.sandbox.pool import WarmPool
 from emulator.sandbox.protocol import MAX_FRAME_BYTES, RunnerClient, RunnerDesync, RunnerGone, RunnerTimeout
 from emulator.sandbox.restricted import describe_exit_code, reset_result
@@ -219,9 +219,9 @@ class DockerSandbox:
     async def start(self) -> None:
         """Connect to the engine, make sure the image exists (building it if it is the default one), reap
         containers of dead emulator processes, fill the warm pool, start the reaper."""
-        if self._client is None:
-            self._client = await _thread(docker.from_env, timeout=ENGINE_TIMEOUT, max_pool_size=32)
         try:
+            if self._client is None:
+                self._client = await _thread(docker.from_env, timeout=ENGINE_TIMEOUT, max_pool_size=32)
             info = await _thread(self.client.info)
         except containers.ENGINE_ERRORS as exc:
             raise DockerSandboxError(f"the Docker engine is not reachable: {exc}") from exc
@@ -271,7 +271,7 @@ class DockerSandbox:
         for runner in list(self._live.values()):
             await self._remove_runner(runner)
         if self._client is not None:
-            await _thread(self._remove_all_of_instance)
+            await _thread(containers.remove_instance_containers, self.client, self.identity)
             if self._owns_client:
                 self._client.close()
                 self._client = None
@@ -368,46 +368,18 @@ class DockerSandbox:
 
     def _ensure_image(self) -> str:
         try:
-            tag = default_image_tag(self.settings, self.client)
-        except ImageBuildError as exc:
-            raise DockerSandboxError(str(exc)) from exc
-        if tag is not None:
-            try:
-                self.client.images.get(tag)
-                return tag
-            except docker.errors.ImageNotFound:
-                if self.settings.docker_image:
-                    raise DockerSandboxError(
-                        f"sandbox image {tag} not found: run `emulator image build` "
-                        "or unset EMULATOR_DOCKER_IMAGE"
-                    ) from None
-        log.warning(
-            "no sandbox image for this runner yet: building it now (run `emulator image build` ahead)"
-        )
-        try:
-            return build_image(self.settings, progress=lambda line: log.info("image build: %s", line))
+            return ensure_image(self.settings, self.client, progress=lambda line: log.info("image: %s", line))
         except (ImageBuildError, *containers.ENGINE_ERRORS) as exc:  # type: ignore[misc]
-            raise DockerSandboxError(f"building the sandbox image failed: {exc}") from exc
-
-    # --- reaping ----------------------------------------------------------------------------------------
+            raise DockerSandboxError(f"no sandbox image: {exc}") from exc
 
     def _reap_orphans(self) -> int:
-        """Remove containers of emulator processes on this host that are gone; retry failed removals."""
-        doomed = {
-            cid
-            for cid, labels in containers.labelled_containers(self.client)
-            if self.identity.is_orphan(labels)
-        }
-        doomed |= self._unremoved
-        for container_id in doomed:
+        """Containers of emulator processes on this host that are gone, and removals that failed earlier."""
+        retried = 0
+        for container_id in list(self._unremoved):
             containers.remove_container(self.client, container_id)
             self._unremoved.discard(container_id)
-        return len(doomed)
-
-    def _remove_all_of_instance(self) -> None:
-        for container_id, labels in containers.labelled_containers(self.client):
-            if self.identity.owns(labels):
-                containers.remove_container(self.client, container_id)
+            retried += 1
+        return retried + containers.remove_orphans(self.client, self.identity)
 
     async def _reap_forever(self) -> None:
         while True:

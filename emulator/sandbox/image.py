@@ -95,6 +95,21 @@ def default_image_tag(
     return own[0] if own else newest.tags[0]
 
 
+def ensure_image(settings: Settings, client: docker.DockerClient, *, progress: Progress = print) -> str:
+    """The tag of a usable sandbox image, building it when the default one is missing (slow the first time
+    on a machine: see :func:`build_image`). An explicit ``settings.docker_image`` must exist already."""
+    tag = default_image_tag(settings, client)
+    if tag is not None and _image_exists(client, tag):
+        return tag
+    if settings.docker_image:
+        raise ImageBuildError(
+            f"sandbox image {settings.docker_image} not found: run `emulator image build "
+            f"--docker-image {settings.docker_image}` or unset EMULATOR_DOCKER_IMAGE"
+        )
+    progress("no sandbox image for this runner yet: building it now (`emulator image build` does it ahead)")
+    return build_image(settings, progress=progress, client=client)
+
+
 def build_image(
     settings: Settings,
     *,

@@ -261,6 +261,9 @@ class RunnerClient:
             raise self._fail(RunnerGone(f"the runner's stream ended: {exc}")) from None
         except RunnerError as exc:
             raise self._fail(exc) from None
+        except asyncio.CancelledError:
+            self._fail(RunnerDesync("an exchange was cancelled midway; its reply could still arrive"))
+            raise
 
     def _fail(self, error: RunnerError) -> RunnerError:
         self._broken = error

@@ -9,7 +9,10 @@ compiled with RestrictedPython and an import allow-list: ``restricted_policy.py`
 * rlimits from the settings (``RLIMIT_CPU``, ``RLIMIT_AS``, ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE``, no core
   files) set in the child before ``exec``; ``RLIMIT_NPROC`` is set by the runner itself right after it
   started its output-drain thread, because threads count against it too;
-* its own process group (``start_new_session``), so a timeout kills everything it started.
+* its own process group (``start_new_session``), so a timeout kills everything it started;
+* where the kernel has Landlock, a kernel-enforced confinement the runner applies to itself before it
+  answers (``restricted_policy.confine``): writes only under the scratch dir, reads only of the Python
+  installation and a few system paths, no TCP, no signals to processes outside the sandbox.
 
 A timeout, the runner's death or a desynchronised stream kill the process group and start a fresh runner:
 the result carries ``reset=True`` and an error saying what happened. This tier is weaker than a container
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib.resources
 import logging
 import os
@@ -48,6 +52,7 @@ from emulator.sandbox.protocol import (
     RunnerTimeout,
     StreamTransport,
 )
+from emulator.sandbox.restricted_policy import landlock_abi
 
 __all__ = ["RestrictedSandbox", "RestrictedSession", "describe_exit_code", "reset_result"]
 
@@ -133,6 +138,7 @@ class RestrictedSession:
         self._client: RunnerClient | None = None
         self._diagnostics: IO[bytes] | None = None
         self._closed = False
+        self._abandoned = False  # an execution was cancelled: its runner is dead, the next run() restarts
         self.resets = 0
 
     @property
@@ -213,27 +219,38 @@ class RestrictedSession:
         async with self._lock:
             if self._closed:
                 raise SandboxUnavailable("this sandbox session is closed")
-            if self._client is None:
+            restarted = self._abandoned
+            if self._client is None or self._abandoned:
+                await self._stop()
                 await self.start()
+                self._abandoned = False
             assert self._client is not None
             started = time.perf_counter()
             try:
-                return await self._client.execute(
+                result = await self._client.execute(
                     code, timeout=limit, output_bytes=self._settings.output_limit_bytes
                 )
+                return dataclasses.replace(result, reset=True) if restarted else result
+            except asyncio.CancelledError:
+                # nobody waits for this result any more: stop the code now, restart on the next run()
+                self._abandoned = True
+                self._kill()
+                raise
             except RunnerTimeout:
                 name, message = "TimeoutError", f"Execution stopped after {limit:g} s; {RESET_NOTE}"
             except RunnerGone:
-                code_ = await self._exit_code()
+                exit_code = await self._exit_code()
                 name, message = (
                     "SandboxCrashed",
-                    f"The Python interpreter {describe_exit_code(code_)}; {RESET_NOTE}",
+                    f"The Python interpreter {describe_exit_code(exit_code)}; {RESET_NOTE}",
                 )
             except RunnerDesync as exc:
                 name, message = (
                     "SandboxProtocolError",
-                    (f"The interpreter's result stream was corrupted ({exc}); {RESET_NOTE}"),
+                    f"The interpreter's result stream was corrupted ({exc}); {RESET_NOTE}",
                 )
+            if self._closed:
+                raise SandboxUnavailable("this sandbox session was closed during the execution")
             elapsed_ms = (time.perf_counter() - started) * 1000
             log.info("session %s: %s; restarting its runner (%s)", self._id, name, self._diagnostic_tail())
             await self._stop()
@@ -243,15 +260,21 @@ class RestrictedSession:
             return reset_result(name, message, duration_ms=elapsed_ms)
 
     async def close(self) -> None:
-        """Kill the runner's process group and remove the scratch directory."""
+        """Kill the runner's process group (a running execution ends now) and remove the scratch dir."""
+        if self._closed:
+            return
+        self._closed = True
+        self._kill()
         async with self._lock:
-            if self._closed:
-                return
-            self._closed = True
             await self._stop()
             shutil.rmtree(self._scratch, ignore_errors=True)
             if self._on_close is not None:
                 self._on_close(self)
+
+    def _kill(self) -> None:
+        if self._process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._process.pid, signal.SIGKILL)  # the group: whatever the code started dies too
 
     async def _exit_code(self) -> int | None:
         assert self._process is not None
@@ -261,11 +284,10 @@ class RestrictedSession:
             return None
 
     async def _stop(self) -> None:
+        self._kill()
         process, client = self._process, self._client
         self._process = self._client = None
         if process is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)  # the group: whatever the code started dies too
             await process.wait()
         if client is not None:
             await client.close()
@@ -336,10 +358,12 @@ class RestrictedSandbox:
             self._mpl_dir = None
 
     def describe(self) -> dict[str, Any]:
+        abi = landlock_abi()
         return {
             "backend": self.backend,
             "isolation_tier": self.isolation_tier,
             "sessions": len(self._sessions),
+            "confinement": f"landlock ABI {abi}" if abi else "none (the kernel has no Landlock)",
             "note": "process tier: RestrictedPython, an import allow-list and rlimits in a local subprocess; "
             "weaker than a container",
         }

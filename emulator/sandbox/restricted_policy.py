@@ -28,15 +28,17 @@ from __future__ import annotations
 import ast
 import builtins
 import collections
+import ctypes
 import importlib
 import importlib.util
 import operator
+import os
 import re
 import string
 import sys
 import types
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from RestrictedPython import compile_restricted_eval, compile_restricted_exec, safe_builtins
@@ -66,11 +68,14 @@ DENIED_SUBMODULES = _words(
 DENIED_ATTRIBUTES = _words(
     "attrgetter methodcaller get_type_hints ForwardRef singledispatch singledispatchmethod import_module "
     "ctypes ctypeslib as_strided load_library "
-    "load save savez savez_compressed loadtxt savetxt genfromtxt fromfile tofile dump memmap open_memmap "
-    "DataSource savefig imsave imread rc_file use switch_backend to_pickle to_csv to_excel to_json "
+    "load save savez savez_compressed loadtxt savetxt genfromtxt fromfile fromregex tofile dump memmap "
+    "open_memmap ExcelFile ExcelWriter HDFStore PdfPages "
+    "DataSource savefig imsave imread rc_file switch_backend to_pickle to_csv to_excel to_json "
     "to_parquet to_hdf to_sql to_feather to_stata to_clipboard to_xml to_orc preview init_session "
     "system popen open environ eval query"
 )
+#: names refused on one module only (elsewhere they are harmless: ``plt.style.use`` is fine)
+_DENIED_MODULE_ATTRIBUTES = {"matplotlib": frozenset({"use"}), "string": frozenset({"Formatter"})}
 #: where values may come from besides the importable roots: C accelerators and the science stack's
 #: own dependencies. A value from anywhere else (os, posix, sys, io, subprocess, ctypes, builtins'
 #: eval/exec/open, distutils...) is refused at the attribute access that would reach it.
@@ -109,6 +114,21 @@ def _refusal(name: str) -> str:
     return f"import of {name!r} is not allowed in the {TIER}; allowed: {', '.join(sorted(allowed_roots()))}"
 
 
+def _origin(value: object) -> str | None:
+    """The module a value comes from: its own for classes and functions, its owner's type's for bound
+    methods (``"".join`` is builtins', ``file.read`` is ``_io``'s), its type's for everything else."""
+    if isinstance(value, (type, types.FunctionType)):
+        return value.__module__
+    if isinstance(value, types.MethodType):
+        return getattr(value.__func__, "__module__", None)
+    if isinstance(value, types.BuiltinFunctionType):
+        owner = value.__self__
+        if owner is None or isinstance(owner, types.ModuleType):
+            return value.__module__ or getattr(owner, "__name__", None)
+        return type(owner).__module__
+    return type(value).__module__
+
+
 def value_allowed(value: object) -> bool:
     """May user code hold ``value``? Only modules on the allow-list and objects from allowed packages."""
     if id(value) in _SAFE_IDS:
@@ -116,17 +136,16 @@ def value_allowed(value: object) -> bool:
     if isinstance(value, types.ModuleType):
         return module_allowed(value.__name__)
     try:
-        if isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType, types.MethodType)):
-            origin = getattr(value, "__module__", None)
-        else:
-            origin = type(value).__module__
+        origin = _origin(value)
     except Exception:  # an object that cannot say where it is from is refused
         return False
-    if origin is None:  # methods of builtin objects ("abc".upper): reached through an allowed object
-        return True
-    root = origin.split(".")[0] if isinstance(origin, str) else ""
-    if root == "builtins":  # builtin types and their instances yes; eval/exec/getattr/vars... no
-        return isinstance(value, type) or not isinstance(value, types.BuiltinFunctionType)
+    if not isinstance(origin, str):
+        return False
+    root = origin.split(".")[0]
+    if root == "builtins":  # builtin types, their instances and methods: yes; eval/exec/vars/getattr...: no
+        return not (
+            isinstance(value, types.BuiltinFunctionType) and isinstance(value.__self__, types.ModuleType)
+        )
     return root in VALUE_ROOTS or root in allowed_roots()
 
 
@@ -173,7 +192,9 @@ def guarded_getattr(obj: Any, name: str, default: Any = _MISSING) -> Any:
         raise AttributeError(f'"{name}" is an invalid attribute name because it starts with "_"')
     if name in INSPECT_ATTRIBUTES or name in DENIED_ATTRIBUTES or name.startswith("read_"):
         raise AttributeError(f"attribute {name!r} is not available in the {TIER}")
-    if isinstance(obj, string.Formatter) or (obj is string and name == "Formatter"):
+    if isinstance(obj, types.ModuleType) and name in _DENIED_MODULE_ATTRIBUTES.get(obj.__name__, ()):
+        raise AttributeError(f"{obj.__name__}.{name} is not available in the {TIER}")
+    if isinstance(obj, string.Formatter):
         raise AttributeError(f"string.Formatter is not available in the {TIER}")
     if name in ("format", "format_map"):
         return _guarded_format(obj, name)
@@ -456,3 +477,94 @@ def _harden_sympy() -> None:
             module.__dict__.update(
                 compile=_generated_compile, exec=_generated_run("exec"), eval=_generated_run("eval")
             )
+
+
+# --- kernel confinement (Linux Landlock) ----------------------------------------------------------------
+# The guards above are Python-level; Landlock makes the kernel enforce the essentials even if they are
+# bypassed: files are written only under the scratch dir (cwd) and MPLCONFIGDIR, read only from the Python
+# installation and a few system paths, TCP bind/connect is denied, and signals and abstract unix sockets
+# stay inside the runner's own domain (the server runs as the same user).
+
+_LANDLOCK_SYSCALLS = {"x86_64": (444, 445, 446), "aarch64": (444, 445, 446)}  # create, add_rule, restrict
+_FS_EXECUTE, _FS_WRITE_FILE, _FS_READ_FILE, _FS_READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
+_FS_FILE_RIGHTS = _FS_EXECUTE | _FS_WRITE_FILE | _FS_READ_FILE | 1 << 14 | 1 << 15  # + truncate, ioctl_dev
+_READ_RIGHTS = _FS_EXECUTE | _FS_READ_FILE | _FS_READ_DIR
+_SYSTEM_READABLE = _words(
+    "/usr/lib /usr/lib64 /lib /lib64 /usr/local/lib /usr/share/zoneinfo /usr/share/fonts /etc/fonts "
+    "/etc/localtime /etc/ld.so.cache /dev/null /dev/urandom /proc/cpuinfo /sys/devices/system/cpu"
+)
+
+
+class _RulesetAttr(ctypes.Structure):
+    _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
+
+
+class _PathBeneathAttr(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+
+def _libc() -> Any:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return libc
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version, 0 when unavailable (other kernel, architecture or LSM list)."""
+    numbers = _LANDLOCK_SYSCALLS.get(os.uname().machine)
+    if numbers is None:
+        return 0
+    version = _libc().syscall(numbers[0], None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    return max(int(version), 0)
+
+
+def confine(writable: Iterable[str] = (), readable: Iterable[str] = ()) -> int:
+    """Confine this process (and what it starts) with Landlock; returns the ABI used, 0 if unavailable.
+
+    Without arguments: write under the cwd and ``MPLCONFIGDIR``; read the Python installation (prefixes,
+    ``sys.path``) and ``_SYSTEM_READABLE``. Raises ``OSError`` if Landlock is there but a step fails.
+    """
+    abi = landlock_abi()
+    if abi == 0:
+        return 0
+    create, add_rule, restrict = _LANDLOCK_SYSCALLS[os.uname().machine]
+    libc = _libc()
+    fs = (
+        (1 << 13) - 1
+        | (1 << 13 if abi >= 2 else 0)
+        | (1 << 14 if abi >= 3 else 0)
+        | (1 << 15 if abi >= 5 else 0)
+    )
+    attr = _RulesetAttr(fs, 0b11 if abi >= 4 else 0, 0b11 if abi >= 6 else 0)  # tcp bind+connect; unix+signal
+    size = 24 if abi >= 6 else 16 if abi >= 4 else 8
+    ruleset = libc.syscall(create, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+    if ruleset < 0:
+        raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
+    try:
+        default_writable = [os.getcwd(), os.environ.get("MPLCONFIGDIR", "")]
+        default_readable = [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(sys.executable)]
+        default_readable += [*sys.path, *_SYSTEM_READABLE, f"/proc/{os.getpid()}"]
+        rules = [(path, _READ_RIGHTS) for path in [*default_readable, *readable]]
+        rules += [(path, fs) for path in [*default_writable, *writable]]
+        for path, access in rules:
+            try:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except OSError:  # a path this machine does not have
+                continue
+            try:
+                rights = access & fs if os.path.isdir(path) else access & fs & _FS_FILE_RIGHTS
+                rule = _PathBeneathAttr(rights, fd)
+                if libc.syscall(
+                    add_rule, ruleset, ctypes.c_uint32(1), ctypes.byref(rule), ctypes.c_uint32(0)
+                ):
+                    raise OSError(ctypes.get_errno(), f"landlock_add_rule failed for {path}")
+            finally:
+                os.close(fd)
+        if libc.prctl(38, 1, 0, 0, 0):  # PR_SET_NO_NEW_PRIVS: required to restrict without privileges
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+        if libc.syscall(restrict, ruleset, ctypes.c_uint32(0)):
+            raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
+    finally:
+        os.close(ruleset)
+    return abi

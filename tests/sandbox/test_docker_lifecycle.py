@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 
@@ -10,7 +11,7 @@ import pytest
 
 from emulator.core.errors import SandboxUnavailable
 from emulator.sandbox.containers import InstanceIdentity, container_options
-from emulator.sandbox.docker import DockerSandbox
+from emulator.sandbox.docker import DockerSandbox, DockerSandboxError
 from tests.sandbox.docker_support import containers_of, docker_settings, eventually, started_sandbox
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker_engine")]
@@ -194,3 +195,47 @@ def test_describe_reports_backend_tier_and_pool() -> None:
     facts = sandbox.describe()
     assert facts["backend"] == "docker" and facts["isolation_tier"] == "gvisor"
     assert DockerSandbox(docker_settings()).isolation_tier == "container"
+
+
+async def test_closing_a_session_mid_execution_ends_it_with_a_reset() -> None:
+    async with started_sandbox() as sandbox:
+        session = await sandbox.open("closing")
+        session_id = session.id
+        execution = asyncio.create_task(session.run("import time\ntime.sleep(30)", timeout=10))
+        await asyncio.sleep(0.3)
+        await session.close()
+        result = await asyncio.wait_for(execution, 5)
+        assert result.reset and result.error is not None
+        await eventually(lambda: not session_containers(sandbox, session_id), what="its container removed")
+        assert sandbox.pool.stats()["in_use"] == 0
+
+
+async def test_an_explicit_image_that_does_not_exist_is_a_clear_start_error() -> None:
+    sandbox = DockerSandbox(docker_settings(docker_image="emulator-sandbox:no-such-tag"))
+    with pytest.raises(DockerSandboxError, match="emulator image build"):
+        await sandbox.start()
+    await sandbox.aclose()
+
+
+async def test_an_unreachable_engine_is_a_clear_start_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    sandbox = DockerSandbox(docker_settings())
+    with pytest.raises(DockerSandboxError, match="not reachable"):
+        await sandbox.start()
+    await sandbox.aclose()
+
+
+def test_sessions_work_under_uvloop() -> None:
+    """uvicorn runs the app on uvloop, whose transports are not asyncio.Transport subclasses."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def scenario() -> str | None:
+        async with started_sandbox() as sandbox:
+            session = await sandbox.open("uv")
+            return (await session.run("6 * 7")).result
+
+    loop = uvloop.new_event_loop()
+    try:
+        assert loop.run_until_complete(asyncio.wait_for(scenario(), 30)) == "42"
+    finally:
+        loop.close()

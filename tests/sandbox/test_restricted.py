@@ -3,6 +3,7 @@ scrubbed environment. Each escape test asserts both the refusal and that nothing
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import tempfile
@@ -13,7 +14,10 @@ import pytest
 
 from emulator.config import Settings
 from emulator.core.errors import SandboxUnavailable
+from emulator.sandbox.base import Sandbox, SandboxSession
 from emulator.sandbox.restricted import RestrictedSandbox, RestrictedSession, describe_exit_code, runner_path
+from emulator.sandbox.restricted_policy import landlock_abi
+from tests.sandbox.conftest import runner_is_sleeping, wait_until
 
 TIER = "process-tier sandbox (restricted)"
 
@@ -103,6 +107,8 @@ async def test_refused_import_traceback_hides_the_policy(session: RestrictedSess
         ("'{:.2f} and {}'.format(3.14159, 'x')", "'3.14 and x'"),
         ("a, (b, c) = 1, (2, 3)\na + b + c", "6"),
         ("sorted(zip([3, 1], 'ab'))", "[(1, 'b'), (3, 'a')]"),
+        ("import matplotlib.pyplot as plt\nplt.style.use('ggplot')\n'styled'", "'styled'"),
+        ("import numpy as np\nnp.array([[1, 2], [3, 4]]).T.tolist()", "[[1, 3], [2, 4]]"),
     ],
 )
 async def test_allowed_python_works(session: RestrictedSession, code: str, expected: str) -> None:
@@ -159,10 +165,16 @@ async def test_allowed_python_works(session: RestrictedSession, code: str, expec
         ("import functools\nfunctools.singledispatch", "AttributeError"),
         # modules reachable as attributes of allowed packages
         ("import matplotlib\nmatplotlib.os", "AttributeError"),
+        ("import matplotlib\nmatplotlib.use('module://os')", "AttributeError"),
         ("from matplotlib import os", "ImportError"),
         ("import numpy\nnumpy.ctypeslib", "AttributeError"),
         ("import numpy\nnumpy.zeros(2).ctypes", "AttributeError"),
         ("import sympy\nsympy.external.import_module('os')", "AttributeError"),
+        # objects of system modules handed out by allowed functions (an open file here)
+        (
+            "import matplotlib.cbook as cb\ncb.get_sample_data('Minduka_Present_Blue_Pack.png').read",
+            "AttributeError",
+        ),
         # writes to shared modules and classes
         ("import math\nmath.pi = 3", "TypeError"),
         ("import json\nsetattr(json, 'dumps', None)", "TypeError"),
@@ -310,6 +322,41 @@ async def test_no_file_is_written_outside_the_scratch_dir(
     assert os.listdir(tmp_path) == []
 
 
+needs_landlock = pytest.mark.skipif(landlock_abi() == 0, reason="this kernel has no Landlock")
+
+
+@needs_landlock
+async def test_kernel_refuses_writes_the_python_guards_miss(
+    session: RestrictedSession, tmp_path: Path
+) -> None:
+    # DataFrame.to_string(buf=path) is not on any deny-list: only Landlock stands between it and the disk
+    target = tmp_path / "written-by-pandas.txt"
+    result = await session.run(
+        f"import pandas as pd\npd.DataFrame({{'a': [1]}}).to_string(buf={str(target)!r})"
+    )
+    assert result.error is not None and result.error.name == "PermissionError"
+    assert not target.exists()
+
+
+@needs_landlock
+async def test_kernel_refuses_reads_of_host_files(session: RestrictedSession) -> None:
+    code = "import numpy as np\nnp.genfromtxt"  # denied by name; the kernel backs up what is not:
+    assert (await session.run(code)).error is not None
+    result = await session.run("import pandas as pd\npd.DataFrame().to_string(buf='/etc/hostname-probe')")
+    assert result.error is not None and result.error.name == "PermissionError"
+    read = await session.run("import matplotlib.pyplot as plt\nplt.style.use('/etc/passwd')")
+    assert read.error is not None and "/etc/passwd" in read.error.message
+    assert "PermissionError: [Errno 13] Permission denied: '/etc/passwd'" in read.error.traceback
+
+
+@needs_landlock
+async def test_matplotlib_still_writes_its_cache_and_the_scratch_dir_is_writable(
+    session: RestrictedSession,
+) -> None:
+    result = await session.run("import matplotlib.pyplot as plt\nplt.plot([1, 2])\n'ok'")
+    assert result.result == "'ok'" and len(result.images) == 1 and result.stderr == ""
+
+
 async def test_timeout_kills_the_old_runner(session: RestrictedSession) -> None:
     old_pid = session.pid
     assert old_pid is not None
@@ -320,15 +367,55 @@ async def test_timeout_kills_the_old_runner(session: RestrictedSession) -> None:
         os.kill(old_pid, 0)
 
 
+async def test_cancelled_execution_stops_the_code_and_the_next_run_says_reset(
+    session: RestrictedSession,
+) -> None:
+    await session.run("x = 1")
+    pid = session.pid
+    assert pid is not None
+    execution = asyncio.create_task(session.run("import time\ntime.sleep(60)", timeout=30))
+    await wait_until(lambda: runner_is_sleeping(pid), what="the runner to start sleeping")
+    execution.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await execution
+    await wait_until(lambda: not Path(f"/proc/{pid}").exists() or "Z" in proc_state(pid), what="the kill")
+    result = await session.run("x")
+    assert result.reset is True
+    assert result.error is not None and result.error.name == "NameError"
+    assert (await session.run("'fresh'")).reset is False
+
+
+async def test_close_during_an_execution_ends_it(restricted: RestrictedSandbox) -> None:
+    session = await restricted.open("closing-while-busy")
+    pid = session.pid
+    assert pid is not None
+    execution = asyncio.create_task(session.run("import time\ntime.sleep(60)", timeout=30))
+    await wait_until(lambda: runner_is_sleeping(pid), what="the runner to start sleeping")
+    await session.close()
+    with pytest.raises(SandboxUnavailable, match="closed during the execution"):
+        await execution
+    assert not session.scratch_dir.exists()
+
+
+def proc_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return "gone"
+
+
 async def test_session_id_looks_like_a_container_id(session: RestrictedSession) -> None:
     assert re.fullmatch(r"cntr_[0-9a-f]{24}", session.id)
 
 
 async def test_describe_reports_the_process_tier(restricted: RestrictedSandbox) -> None:
     opened = await restricted.open("describe")
+    assert isinstance(restricted, Sandbox) and isinstance(opened, SandboxSession)
     facts = restricted.describe()
     assert (facts["backend"], facts["isolation_tier"], facts["sessions"]) == ("restricted", "process", 1)
     assert "weaker than a container" in str(facts["note"])
+    abi = landlock_abi()
+    assert facts["confinement"] == (f"landlock ABI {abi}" if abi else "none (the kernel has no Landlock)")
     await opened.close()
     assert restricted.describe()["sessions"] == 0
 

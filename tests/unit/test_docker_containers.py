@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 from emulator.config import Settings
-from emulator.sandbox.containers import InstanceIdentity, container_options, process_start_ticks
+from emulator.sandbox.containers import (
+    InstanceIdentity,
+    container_options,
+    process_alive,
+    process_start_ticks,
+)
 from emulator.sandbox.docker import describe_exit
 
 
@@ -86,3 +93,15 @@ def test_orphans_are_containers_of_dead_processes_on_this_host() -> None:
     assert me.is_orphan(reused_pid) == (process_start_ticks(me.pid) is not None)
     assert not me.is_orphan(elsewhere)
     assert not me.is_orphan(me.labels("mine"))
+
+
+def test_a_zombie_server_counts_as_dead() -> None:
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{zombie.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    try:
+        assert not process_alive(zombie.pid, process_start_ticks(zombie.pid))
+    finally:
+        zombie.wait()
