@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit image bench node-deps clean
+.PHONY: run test lint typecheck unit image bench node-deps openai2 clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,9 +17,19 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/emulator serve
 
-## test: format check, lint, type check, then the whole pytest suite
+## test: format check, lint, type check, the whole pytest suite, then the openai surfaces on openai 2.x
 test: $(STAMP) lint typecheck node-deps
 	$(BIN)/python -m pytest
+	$(MAKE) openai2
+
+## openai2: the previous openai major (2.x) against the Chat and Responses surfaces, beside the latest
+OPENAI2 := .cache/openai2
+openai2: $(STAMP)
+	test -d $(OPENAI2)/openai || $(BIN)/python -m pip install --quiet --no-deps --target $(OPENAI2) 'openai>=2,<3' distro tqdm 2>&1 | grep -v '^WARNING: Location' || true
+	PYTHONPATH=$(OPENAI2) $(BIN)/python -c 'import openai, sys; v = openai.__version__; print("openai", v); sys.exit(v[0] != "2")'
+	PYTHONPATH=$(OPENAI2) $(BIN)/python -m pytest -q tests/contract/test_chat_seed.py tests/contract/test_chat_api.py \
+		tests/contract/test_parity.py tests/contract/test_responses_seed.py tests/contract/test_responses_api.py \
+		tests/unit/test_chat_render.py tests/unit/test_responses_render.py
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check emulator sandbox_image tests benchmarks

@@ -39,14 +39,35 @@ def select_sandbox(settings: Settings) -> tuple[Sandbox, str]:
     ok, reason = docker_available()
     if ok:
         return DockerSandbox(settings), "docker engine answered"
+    return _fallback(settings, f"no Docker engine ({reason})")
+
+
+def _fallback(settings: Settings, reason: str) -> tuple[Sandbox, str]:
+    """``--sandbox auto`` without a usable engine: the process tier, said loudly; ``docker``: refuse."""
+    from emulator.sandbox.restricted import RestrictedSandbox
+
     if settings.sandbox == "docker":
         raise StartupError(
-            f"--sandbox docker was requested but no Docker engine answers ({reason}). Start dockerd "
-            "(or set DOCKER_HOST), or run with --sandbox auto / --sandbox restricted."
+            f"--sandbox docker was requested but the Docker sandbox cannot start: {reason}. Start dockerd "
+            "(or set DOCKER_HOST) and run `emulator image build`, or use --sandbox auto / restricted."
         )
-    note = f"no Docker engine ({reason}); fell back to the process-tier restricted sandbox"
+    note = f"{reason}; fell back to the process-tier restricted sandbox"
     log.warning(note)
     return RestrictedSandbox(settings), note
+
+
+async def start_sandbox(settings: Settings) -> tuple[Sandbox, str]:
+    """Select and start the sandbox; a Docker sandbox that fails to start falls back under ``auto``."""
+    from emulator.sandbox.docker import DockerSandboxError
+
+    chosen, note = select_sandbox(settings)
+    try:
+        await chosen.start()
+    except DockerSandboxError as exc:
+        await chosen.aclose()
+        chosen, note = _fallback(settings, str(exc))
+        await chosen.start()
+    return chosen, note
 
 
 def build_models(settings: Settings, scripts: CassetteLibrary | None = None) -> ModelRegistry:
@@ -88,13 +109,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if sandbox is not None:
-            chosen, note = sandbox, "sandbox given by the caller"
-        else:
-            chosen, note = select_sandbox(settings)
         registry = models or build_models(settings)
         scripted = _scripted(registry, settings)
         faults = FaultInjector(sources=[scripted.fault_spec] if scripted is not None else [])
+        if sandbox is not None:
+            chosen, note = sandbox, "sandbox given by the caller"
+            await chosen.start()
+        else:
+            chosen, note = await start_sandbox(settings)
         app.state.admin = admin.AdminState(scripted.library if scripted else CassetteLibrary(), faults)
         conversations = ConversationStore(ttl=settings.session_ttl, max_conversations=settings.max_sessions)
         ids = IdFactory(settings.seed)
@@ -107,7 +129,6 @@ def create_app(
             exec_timeout=settings.exec_timeout,
             faults=faults,
         )
-        await chosen.start()
         conversations.start_reaper(interval=min(60.0, settings.session_ttl / 2))
         app.state.emulator = AppState(settings, engine, conversations, ids, sandbox_note=note)
         described = chosen.describe()

@@ -38,9 +38,9 @@ from emulator.sandbox.attach import AttachTransport
 from emulator.sandbox.base import ExecResult
 from emulator.sandbox.containers import docker_available
 from emulator.sandbox.image import ImageBuildError, ensure_image
+from emulator.sandbox.outcomes import describe_exit_code, reset_result
 from emulator.sandbox.pool import WarmPool
 from emulator.sandbox.protocol import MAX_FRAME_BYTES, RunnerClient, RunnerDesync, RunnerGone, RunnerTimeout
-from emulator.sandbox.restricted import describe_exit_code, reset_result
 
 __all__ = ["DockerSandbox", "DockerSandboxError", "DockerSession", "describe_exit", "docker_available"]
 

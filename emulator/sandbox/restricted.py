@@ -43,7 +43,8 @@ from typing import IO, Any
 import emulator
 from emulator.config import Settings
 from emulator.core.errors import SandboxUnavailable
-from emulator.sandbox.base import ExecError, ExecResult
+from emulator.sandbox.base import ExecResult
+from emulator.sandbox.outcomes import RESET_NOTE, describe_exit_code, reset_result
 from emulator.sandbox.protocol import (
     MAX_FRAME_BYTES,
     RunnerClient,
@@ -62,47 +63,11 @@ log = logging.getLogger(__name__)
 READY_TIMEOUT = 20.0
 #: after the stream ends, how long to wait for the exit status that explains why
 EXIT_STATUS_WAIT = 2.0
-RESET_NOTE = "the interpreter was restarted, so earlier variables are gone."
-
-#: exit codes the runner uses for its own failures (see runner.py)
-_RUNNER_EXIT_CODES = {
-    70: "lost its output pipes (file descriptors closed by the code)",
-    71: "lost its result channel (file descriptors closed by the code)",
-    72: "lost its output-drain thread",
-    73: "failed in its request loop",
-}
-_SIGNALS = {
-    signal.SIGKILL: "was killed (SIGKILL)",
-    signal.SIGSEGV: "crashed (segmentation fault)",
-    signal.SIGXCPU: "used up its CPU-time limit (RLIMIT_CPU)",
-    signal.SIGXFSZ: "wrote a file over the size limit (RLIMIT_FSIZE)",
-    signal.SIGTERM: "was terminated (SIGTERM)",
-    signal.SIGABRT: "aborted (SIGABRT)",
-}
 
 
 def runner_path() -> Path:
     """``sandbox_image/runner.py``, the program both backends run."""
     return Path(str(importlib.resources.files("sandbox_image") / "runner.py"))
-
-
-def reset_result(name: str, message: str, *, duration_ms: float = 0.0) -> ExecResult:
-    """The result of an execution that ended with the session's interpreter being replaced."""
-    return ExecResult(error=ExecError(name, message), duration_ms=duration_ms, reset=True)
-
-
-def describe_exit_code(code: int | None) -> str:
-    """What happened to a runner that exited with ``code`` (``asyncio`` style: ``-N`` is signal N)."""
-    if code is None:
-        return "stopped answering"
-    if code < 0:
-        with contextlib.suppress(ValueError):
-            sig = signal.Signals(-code)
-            return _SIGNALS.get(sig, f"was killed by {sig.name}")
-        return f"was killed by signal {-code}"
-    if code in _RUNNER_EXIT_CODES:
-        return _RUNNER_EXIT_CODES[code]
-    return f"exited (exit code {code}{', e.g. os._exit(0)' if code == 0 else ''})"
 
 
 def _limit_resources(limits: tuple[tuple[int, int, int], ...]) -> None:
