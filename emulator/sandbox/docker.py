@@ -87,6 +87,10 @@ def describe_exit(state: dict[str, Any] | None, mem_limit: str, stderr_tail: str
     return "SandboxCrashed", message
 
 
+#: concurrent blocking docker-py calls per sandbox backend
+DOCKER_CALL_THREADS = 8
+
+
 class DockerSession:
     """One conversation's container. Executions are serialised; after a reset the next one runs in a fresh
     container from the pool. ``id`` stays the same for the whole conversation: it is the ``emulator.session``
@@ -201,6 +205,7 @@ class DockerSandbox:
         self._tasks: set[asyncio.Task[None]] = set()
         self._reaper: asyncio.Task[None] | None = None
         self._engine_version = "?"
+        self._calls: anyio.CapacityLimiter | None = None
 
     # --- lifecycle --------------------------------------------------------------------------------------
 
@@ -221,8 +226,8 @@ class DockerSandbox:
         containers of dead emulator processes, fill the warm pool, start the reaper."""
         try:
             if self._client is None:
-                self._client = await _thread(docker.from_env, timeout=ENGINE_TIMEOUT, max_pool_size=32)
-            info = await _thread(self.client.info)
+                self._client = await self._thread(docker.from_env, timeout=ENGINE_TIMEOUT, max_pool_size=32)
+            info = await self._thread(self.client.info)
         except containers.ENGINE_ERRORS as exc:
             raise DockerSandboxError(f"the Docker engine is not reachable: {exc}") from exc
         self._engine_version = str(info.get("ServerVersion", "?"))
@@ -231,8 +236,8 @@ class DockerSandbox:
             raise DockerSandboxError(
                 f"the Docker engine has no runtime {runtime!r} (EMULATOR_DOCKER_RUNTIME)"
             )
-        self.image = await _thread(self._ensure_image)
-        reaped = await _thread(self._reap_orphans)
+        self.image = await self._thread(self._ensure_image)
+        reaped = await self._thread(self._reap_orphans)
         if reaped:
             log.info("removed %d sandbox container(s) left by emulator processes that are gone", reaped)
         self._pool = WarmPool(
@@ -271,7 +276,7 @@ class DockerSandbox:
         for runner in list(self._live.values()):
             await self._remove_runner(runner)
         if self._client is not None:
-            await _thread(containers.remove_instance_containers, self.client, self.identity)
+            await self._thread(containers.remove_instance_containers, self.client, self.identity)
             if self._owns_client:
                 self._client.close()
                 self._client = None
@@ -311,7 +316,7 @@ class DockerSandbox:
             transport = await AttachTransport.connect(sock, max_line_bytes=MAX_FRAME_BYTES)
         except BaseException:
             sock.close()
-            await _thread(containers.remove_container, self.client, container_id)
+            await self._thread(containers.remove_container, self.client, container_id)
             raise
         runner = RunnerContainer(container_id, sandbox_id, transport, RunnerClient(transport))
         self._live[container_id] = runner
@@ -328,14 +333,14 @@ class DockerSandbox:
     async def _create_attached(self, options: dict[str, Any]) -> tuple[str, socket.socket]:
         """``containers.create_attached`` off the loop. The engine call cannot be interrupted, so when the
         caller is cancelled (pool shutdown) we let it finish and remove what it created: no orphan."""
-        creation = asyncio.ensure_future(_thread(containers.create_attached, self.client, options))
+        creation = asyncio.ensure_future(self._thread(containers.create_attached, self.client, options))
         try:
             created: tuple[str, socket.socket] = await asyncio.shield(creation)
         except asyncio.CancelledError:
             try:
                 container_id, sock = await creation
                 sock.close()
-                await _thread(containers.remove_container, self.client, container_id)
+                await self._thread(containers.remove_container, self.client, container_id)
             except containers.ENGINE_ERRORS as exc:
                 log.warning("cleaning up a container start interrupted by shutdown: %s", exc)
             raise
@@ -345,7 +350,7 @@ class DockerSandbox:
         self._live.pop(runner.container_id, None)
         await runner.transport.close()
         try:
-            await _thread(containers.remove_container, self.client, runner.container_id)
+            await self._thread(containers.remove_container, self.client, runner.container_id)
         except containers.ENGINE_ERRORS as exc:
             self._unremoved.add(runner.container_id)
             log.warning(
@@ -361,7 +366,7 @@ class DockerSandbox:
 
     async def exit_state(self, runner: RunnerContainer) -> dict[str, Any] | None:
         try:
-            return await _thread(containers.exit_state, self.client, runner.container_id)
+            return await self._thread(containers.exit_state, self.client, runner.container_id)
         except containers.ENGINE_ERRORS as exc:
             log.warning("cannot inspect sandbox container %s: %s", runner.sandbox_id, exc)
             return None
@@ -390,16 +395,21 @@ class DockerSandbox:
                     log.info("sandbox session %s idle past its TTL; closing it", session.id)
                     await session.close()
             try:
-                await _thread(self._reap_orphans)
+                await self._thread(self._reap_orphans)
             except containers.ENGINE_ERRORS as exc:
                 log.warning("sandbox reaper: %s", exc)
+
+    async def _thread(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a blocking docker-py call off the event loop.
+
+        At most ``DOCKER_CALL_THREADS`` at once, so a burst of new conversations cannot take every thread of
+        anyio's shared worker pool (40 by default) away from the rest of the server's blocking work.
+        """
+        if self._calls is None:
+            self._calls = anyio.CapacityLimiter(DOCKER_CALL_THREADS)
+        return await anyio.to_thread.run_sync(lambda: func(*args, **kwargs), limiter=self._calls)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-async def _thread(func: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run a blocking docker-py call off the event loop."""
-    return await anyio.to_thread.run_sync(lambda: func(*args, **kwargs))
