@@ -19,13 +19,12 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from emulator.api.chat_render import ChatComposer, ChatErrorChunk
-from emulator.api.http import app_state, check_api_key, parse_model, read_json
+from emulator.api.http import app_state, check_api_key, fold, parse_model, read_json
 from emulator.api.openai_errors import openai_error_response
 from emulator.api.sse import DONE, SSE_HEADERS, SSE_MEDIA_TYPE, data_event
 from emulator.api.transcript import ChatMessage, conversation_for, messages_to_add, to_messages, turn_options
 from emulator.config import Settings
 from emulator.core.errors import EmulatorError, InvalidParameter, ModelNotFound
-from emulator.core.events import Failed
 from emulator.core.loop import Turn, TurnRequest, validate_service_rules
 from emulator.models.thinking import thinking_default
 
@@ -128,11 +127,9 @@ async def create_chat_completion(request: Request) -> Response:
         return StreamingResponse(
             _stream(composer, turn), media_type=SSE_MEDIA_TYPE, headers={**SSE_HEADERS, **headers}
         )
-    async with aclosing(turn.events()) as events:
-        async for event in events:
-            composer.feed(event)
-            if isinstance(event, Failed):
-                return openai_error_response(event.error, request_id=request_id, object_id=completion_id)
+    failure = await fold(turn, composer.feed)
+    if failure is not None:
+        return openai_error_response(failure, request_id=request_id, object_id=completion_id)
     return JSONResponse(composer.completion().model_dump(mode="json"), headers=headers)
 
 

@@ -20,11 +20,10 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from emulator.api.dashscope_render import NativeComposer, NativeFrame, dump, native_error
-from emulator.api.http import app_state, check_api_key, error_headers, parse_model, read_json
+from emulator.api.http import app_state, check_api_key, error_headers, fold, parse_model, read_json
 from emulator.api.sse import SSE_HEADERS, SSE_MEDIA_TYPE, dashscope_error_event, dashscope_event
 from emulator.api.transcript import ChatMessage, conversation_for, messages_to_add, to_messages, turn_options
 from emulator.core.errors import EmulatorError, InvalidParameter
-from emulator.core.events import Failed
 from emulator.core.loop import Turn, TurnRequest, validate_service_rules
 from emulator.core.tokens import PROMPT_OVERHEAD_TOKENS, count_tokens
 from emulator.models.base import Message
@@ -151,11 +150,9 @@ async def generation(request: Request) -> Response:
         return StreamingResponse(
             _stream(composer, turn), media_type=SSE_MEDIA_TYPE, headers={**SSE_HEADERS, **headers}
         )
-    async with aclosing(turn.events()) as events:
-        async for event in events:
-            composer.feed(event)
-            if isinstance(event, Failed):
-                return native_error_response(event.error, request_id)
+    failure = await fold(turn, composer.feed)
+    if failure is not None:
+        return native_error_response(failure, request_id)
     return JSONResponse(dump(composer.final()), headers=headers)
 
 

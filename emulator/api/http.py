@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -16,8 +18,9 @@ from pydantic import BaseModel, ValidationError
 
 from emulator.config import Settings
 from emulator.core.errors import AuthenticationFailed, EmulatorError, InvalidParameter, RequestTooLarge
+from emulator.core.events import Event, Failed
 from emulator.core.ids import IdFactory
-from emulator.core.loop import Engine
+from emulator.core.loop import Engine, Turn
 from emulator.core.session import ConversationStore
 
 M = TypeVar("M", bound=BaseModel)
@@ -106,3 +109,16 @@ def error_headers(exc: EmulatorError) -> dict[str, str]:
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
     return headers
+
+
+async def fold(turn: Turn, feed: Callable[[Event], object]) -> EmulatorError | None:
+    """Run a turn to its end for a non-stream answer, feeding every event to a composer.
+
+    Returns the error of a ``Failed`` event (the answer is then that error's status and body), else None.
+    """
+    async with aclosing(turn.events()) as events:
+        async for event in events:
+            feed(event)
+            if isinstance(event, Failed):
+                return event.error
+    return None

@@ -11,19 +11,20 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from emulator.api.http import AppState, app_state, check_api_key, parse_model, read_json
+from emulator.api.http import AppState, app_state, check_api_key, fold, parse_model, read_json
 from emulator.api.openai_errors import openai_error_response
 from emulator.api.responses_render import ResponsesComposer
 from emulator.api.responses_wire import ResponseObject
 from emulator.api.sse import SSE_HEADERS, SSE_MEDIA_TYPE, named_event
+from emulator.api.transcript import turn_options
 from emulator.core.errors import EmulatorError, InvalidParameter, ResourceNotFound
-from emulator.core.events import Failed
 from emulator.core.loop import Turn, TurnRequest, validate_service_rules
 from emulator.core.session import Conversation
 from emulator.models.base import Message
@@ -152,14 +153,7 @@ async def create_response(request: Request) -> Response:
     try:
         check_api_key(request, state.settings)
         body, turn_request = parse_request(await read_json(request, state.settings))
-        turn_request = TurnRequest(
-            model=turn_request.model,
-            messages=turn_request.messages,
-            thinking=turn_request.thinking,
-            code_interpreter=turn_request.code_interpreter,
-            request_id=request_id,
-            options={k.lower(): v for k, v in request.headers.items() if k.lower().startswith("x-emulator-")},
-        )
+        turn_request = replace(turn_request, request_id=request_id, options=turn_options(request))
         conversation = await _conversation_for(state, body, response_id)
         turn = await state.engine.prepare(turn_request, conversation)
     except EmulatorError as exc:
@@ -183,12 +177,7 @@ async def create_response(request: Request) -> Response:
         return StreamingResponse(
             _stream(state, composer, turn), media_type=SSE_MEDIA_TYPE, headers={**SSE_HEADERS, **headers}
         )
-    failure: EmulatorError | None = None
-    async with aclosing(turn.events()) as events:
-        async for event in events:
-            composer.feed(event)
-            if isinstance(event, Failed):
-                failure = event.error
+    failure = await fold(turn, composer.feed)
     _remember(state, turn.conversation, composer)
     if failure is not None:
         return openai_error_response(failure, request_id=request_id, object_id=response_id)

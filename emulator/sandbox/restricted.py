@@ -53,7 +53,7 @@ from emulator.sandbox.protocol import (
     RunnerTimeout,
     StreamTransport,
 )
-from emulator.sandbox.restricted_policy import landlock_abi
+from emulator.sandbox.landlock import landlock_abi
 
 __all__ = ["RestrictedSandbox", "RestrictedSession", "describe_exit_code", "reset_result"]
 

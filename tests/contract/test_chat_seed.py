@@ -3,31 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import httpx
 
 from emulator.testing import RunningEmulator
+from tests.contract.seed_runner import run_seed
 
-SEED = Path(__file__).parent / "seed"
 R21 = str(123**21)
-
-
-def run_seed(script: str, base_url: str) -> str:
-    env = {**os.environ, "SEED_BASE_URL": base_url, "DASHSCOPE_API_KEY": "sk-anything"}
-    done = subprocess.run(
-        [sys.executable, str(SEED / script)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def test_seed_python_chat_stream_prints_thinking_answer_and_usage(server: RunningEmulator) -> None:

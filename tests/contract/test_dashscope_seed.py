@@ -8,39 +8,22 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import httpx
 
 from emulator.testing import RunningEmulator
+from tests.contract.seed_runner import run_seed as run_seed_script
 
-SEED = Path(__file__).parent / "seed"
 R21 = str(123**21)
 R23 = str(123**23)
 FRAME = re.compile(r"id:(\d+)\nevent:result\n:HTTP_STATUS/200\ndata:(\{.*\})")
 
 
 def run_seed(script: str, server: RunningEmulator) -> str:
-    env = {
-        **os.environ,
-        "DASHSCOPE_HTTP_BASE_URL": server.dashscope_base_url,
-        "SEED_BASE_URL": server.dashscope_base_url,
-        "DASHSCOPE_API_KEY": "sk-anything",
-    }
-    done = subprocess.run(
-        [sys.executable, str(SEED / script)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    # the dashscope SDK reads DASHSCOPE_HTTP_BASE_URL at import: the seed scripts stay unchanged
+    url = server.dashscope_base_url
+    return run_seed_script(script, url, DASHSCOPE_HTTP_BASE_URL=url)
 
 
 def test_seed_python_stream_prints_outputs_with_tool_info_and_the_answer(server: RunningEmulator) -> None:

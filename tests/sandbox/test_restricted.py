@@ -16,7 +16,7 @@ from emulator.config import Settings
 from emulator.core.errors import SandboxUnavailable
 from emulator.sandbox.base import Sandbox, SandboxSession
 from emulator.sandbox.restricted import RestrictedSandbox, RestrictedSession, describe_exit_code, runner_path
-from emulator.sandbox.restricted_policy import landlock_abi
+from emulator.sandbox.landlock import landlock_abi
 from tests.sandbox.conftest import runner_is_sleeping, wait_until
 
 TIER = "process-tier sandbox (restricted)"
