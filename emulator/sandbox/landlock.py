@@ -22,10 +22,11 @@ _LANDLOCK_SYSCALLS = {"x86_64": (444, 445, 446), "aarch64": (444, 445, 446)}  # 
 _FS_EXECUTE, _FS_WRITE_FILE, _FS_READ_FILE, _FS_READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
 _FS_FILE_RIGHTS = _FS_EXECUTE | _FS_WRITE_FILE | _FS_READ_FILE | 1 << 14 | 1 << 15  # + truncate, ioctl_dev
 _READ_RIGHTS = _FS_EXECUTE | _FS_READ_FILE | _FS_READ_DIR
-_SYSTEM_READABLE = frozenset(
-    "/usr/lib /usr/lib64 /lib /lib64 /usr/local/lib /usr/share/zoneinfo /usr/share/fonts /etc/fonts "
-    "/etc/localtime /etc/ld.so.cache /dev/null /dev/urandom /proc/cpuinfo /sys/devices/system/cpu".split()
-)
+_SYSTEM_READABLE = frozenset({
+    "/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/local/lib", "/usr/share/zoneinfo", "/usr/share/fonts",
+    "/etc/fonts", "/etc/localtime", "/etc/ld.so.cache", "/dev/null", "/dev/urandom", "/proc/cpuinfo",
+    "/sys/devices/system/cpu",
+})  # fmt: skip
 
 
 class _RulesetAttr(ctypes.Structure):

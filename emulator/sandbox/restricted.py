@@ -44,6 +44,7 @@ import emulator
 from emulator.config import Settings
 from emulator.core.errors import SandboxUnavailable
 from emulator.sandbox.base import ExecResult
+from emulator.sandbox.landlock import landlock_abi
 from emulator.sandbox.outcomes import RESET_NOTE, describe_exit_code, reset_result
 from emulator.sandbox.protocol import (
     MAX_FRAME_BYTES,
@@ -53,7 +54,6 @@ from emulator.sandbox.protocol import (
     RunnerTimeout,
     StreamTransport,
 )
-from emulator.sandbox.landlock import landlock_abi
 
 __all__ = ["RestrictedSandbox", "RestrictedSession", "describe_exit_code", "reset_result"]
 

@@ -15,8 +15,8 @@ import pytest
 from emulator.config import Settings
 from emulator.core.errors import SandboxUnavailable
 from emulator.sandbox.base import Sandbox, SandboxSession
-from emulator.sandbox.restricted import RestrictedSandbox, RestrictedSession, describe_exit_code, runner_path
 from emulator.sandbox.landlock import landlock_abi
+from emulator.sandbox.restricted import RestrictedSandbox, RestrictedSession, describe_exit_code, runner_path
 from tests.sandbox.conftest import runner_is_sleeping, wait_until
 
 TIER = "process-tier sandbox (restricted)"
