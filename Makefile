@@ -56,6 +56,7 @@ image: $(STAMP)
 ## bench: sandbox benchmarks, results written to benchmarks/results/
 bench: $(STAMP)
 	$(BIN)/python benchmarks/sandbox.py
+	$(BIN)/python benchmarks/e2e.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
