@@ -128,6 +128,7 @@ def create_app(
             max_rounds=settings.max_rounds,
             exec_timeout=settings.exec_timeout,
             faults=faults,
+            max_interpreters=settings.docker_max_containers if chosen.backend == "docker" else None,
         )
         conversations.start_reaper(interval=min(60.0, settings.session_ttl / 2))
         app.state.emulator = AppState(settings, engine, conversations, ids, sandbox_note=note)

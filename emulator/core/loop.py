@@ -74,16 +74,29 @@ class _Totals:
         return Usage(self.input_tokens, self.output_tokens, self.reasoning_tokens, self.executions)
 
 
-def _prompt_tokens(transcript: Sequence[TranscriptEntry]) -> int:
-    total = PROMPT_OVERHEAD_TOKENS
-    for entry in transcript:
-        if isinstance(entry, Message):
-            total += count_tokens(entry.content) + 4
-        else:
-            total += (
-                count_tokens(entry.reasoning) + count_tokens(entry.code) + count_tokens(entry.result.logs())
-            )
-    return total
+def _entry_tokens(entry: TranscriptEntry) -> int:
+    if isinstance(entry, Message):
+        return count_tokens(entry.content) + 4
+    return count_tokens(entry.reasoning) + count_tokens(entry.code) + count_tokens(entry.result.logs())
+
+
+class _PromptMeter:
+    """Prompt tokens of a growing transcript, each entry counted once.
+
+    Recounting the whole history every inference made a long conversation's requests grow by ~3 ms per
+    100 turns (benchmarks/e2e.py); the conversation keeps the per-entry counts between turns.
+    """
+
+    def __init__(self, known: Sequence[int], transcript: Sequence[TranscriptEntry]) -> None:
+        self.counts = list(known[: len(transcript)])
+        self.extend(transcript[len(self.counts) :])
+
+    def extend(self, entries: Sequence[TranscriptEntry]) -> None:
+        self.counts.extend(_entry_tokens(entry) for entry in entries)
+
+    @property
+    def total(self) -> int:
+        return PROMPT_OVERHEAD_TOKENS + sum(self.counts)
 
 
 class Turn:
@@ -160,6 +173,7 @@ class Turn:
     async def _run(self) -> AsyncIterator[Event]:
         engine = self._engine
         transcript: list[TranscriptEntry] = [*self.conversation.transcript, *self.request.messages]
+        meter = _PromptMeter(self.conversation.token_counts, transcript)
         totals = _Totals()
         answer: list[str] = []
         for round_index in range(engine.max_rounds + 1):
@@ -197,7 +211,7 @@ class Turn:
                 totals.reasoning_tokens += reported.reasoning_tokens
             else:
                 produced = count_tokens(thought) + count_tokens("".join(answer) if code is None else code)
-                totals.input_tokens += _prompt_tokens(transcript)
+                totals.input_tokens += meter.total
                 totals.output_tokens += produced
                 totals.reasoning_tokens += count_tokens(thought)
             if code is None or not self.request.code_interpreter:
@@ -225,7 +239,10 @@ class Turn:
             result = pinned if pinned is not None else await interpreter.run(code, engine.exec_timeout)
             yield CodeResult(call_id, result)
             transcript.append(ToolExchange(call_id, code, result, thought))
+            meter.extend(transcript[-1:])
         self.conversation.transcript = [*transcript, Message("assistant", "".join(answer))]
+        meter.extend(self.conversation.transcript[-1:])
+        self.conversation.token_counts = meter.counts
         yield Done("stop")
 
     async def _interpreter(self) -> SandboxSession:
@@ -252,6 +269,7 @@ class Engine:
         max_rounds: int,
         exec_timeout: float,
         faults: FaultInjector | None = None,
+        max_interpreters: int | None = None,
     ) -> None:
         self.models = models
         self.faults = faults if faults is not None else FaultInjector()
@@ -260,6 +278,7 @@ class Engine:
         self.ids = ids
         self.max_rounds = max_rounds
         self.exec_timeout = exec_timeout
+        self.max_interpreters = max_interpreters  # the sandbox's budget of concurrently open interpreters
 
     async def prepare(self, request: TurnRequest, conversation: Conversation) -> Turn:
         """Resolve the model, lock the conversation and, with the code interpreter, bind an interpreter.
@@ -276,6 +295,8 @@ class Engine:
                 "Another request of this conversation is still running; wait for it to finish."
             ) from None
         try:
+            if request.code_interpreter and conversation.sandbox_session is None and self.max_interpreters:
+                await self.conversations.make_room_for_interpreter(self.max_interpreters, keep=conversation)
             interpreter = await conversation.interpreter(self.sandbox) if request.code_interpreter else None
             if interpreter is not None:
                 interpreter = faults.wrap_session(interpreter, lambda: self._reopen(conversation))

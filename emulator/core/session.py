@@ -26,6 +26,7 @@ class Conversation:
 
     key: str
     transcript: list[TranscriptEntry] = field(default_factory=list)
+    token_counts: list[int] = field(default_factory=list)  # prompt tokens per transcript entry (core/loop.py)
     sandbox_session: SandboxSession | None = None
     last_used: float = field(default_factory=time.monotonic)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -94,6 +95,26 @@ class ConversationStore:
 
     def response(self, response_id: str) -> dict[str, object] | None:
         return self._responses.get(response_id)
+
+    async def make_room_for_interpreter(self, limit: int, *, keep: Conversation) -> None:
+        """Before ``keep`` opens an interpreter: close least recently used idle ones while ``limit`` are open.
+
+        Like a notebook server culling idle kernels: the evicted conversation keeps its transcript, and its
+        next execution starts in a fresh interpreter. Without this, once the sandbox's container budget is
+        held by idle conversations every new one would wait out the acquire budget and get a 503.
+        """
+        holding = [c for c in self._conversations.values() if c.sandbox_session is not None and c is not keep]
+        idle = sorted((c for c in holding if not c.lock.locked()), key=lambda c: c.last_used)
+        while len(holding) >= limit and idle:
+            oldest = idle.pop(0)
+            log.info(
+                "conversation %s: interpreter closed to make room (%d open, limit %d)",
+                oldest.key,
+                len(holding),
+                limit,
+            )
+            await oldest.close()
+            holding.remove(oldest)
 
     async def drop(self, key: str) -> None:
         conversation = self._conversations.pop(key, None)

@@ -132,3 +132,20 @@ async def test_unknown_model_and_unavailable_sandbox_raise_in_prepare() -> None:
     with pytest.raises(SandboxUnavailable):
         await engine.prepare(request(), conversation)
     assert not conversation.lock.locked()
+
+
+async def test_prompt_tokens_are_counted_once_per_entry_and_match_a_recount() -> None:
+    from emulator.core.loop import _entry_tokens
+    from emulator.core.tokens import PROMPT_OVERHEAD_TOKENS
+
+    engine = make_engine(StepScriptModel(TWO_STEPS))
+    conversation = await engine.conversations.create("c1")
+    for _ in range(3):
+        turn = await engine.prepare(request(), conversation)
+        events = [event async for event in turn.events()]
+    assert len(conversation.token_counts) == len(conversation.transcript)
+    recount = [_entry_tokens(entry) for entry in conversation.transcript]
+    assert conversation.token_counts == recount
+    # the last inference of the third turn saw the whole transcript but its final answer
+    last_inputs = [e.input_tokens for e in events if isinstance(e, Usage)]
+    assert last_inputs[-1] - last_inputs[-2] == PROMPT_OVERHEAD_TOKENS + sum(recount[:-1])

@@ -48,3 +48,23 @@ async def test_aclose_closes_every_interpreter() -> None:
         await (await store.create(key)).interpreter(sandbox)
     await store.aclose()
     assert all(s.closed for s in sandbox.sessions) and len(store) == 0
+
+
+async def test_make_room_closes_least_recently_used_idle_interpreters_only() -> None:
+    clock = Clock()
+    store = ConversationStore(ttl=100, max_conversations=8, clock=clock)
+    sandbox = MemorySandbox()
+    conversations = []
+    for index, key in enumerate(("a", "b", "c")):
+        clock.now = index
+        conversation = await store.create(key)
+        await conversation.interpreter(sandbox)
+        conversations.append(conversation)
+    a, b, c = conversations
+    await a.lock.acquire()  # a is busy: never evicted, although it is the oldest
+    newcomer = await store.create("d")
+    await store.make_room_for_interpreter(2, keep=newcomer)
+    assert a.sandbox_session is not None
+    assert b.sandbox_session is None and sandbox.sessions[1].closed
+    assert c.sandbox_session is None
+    assert store.get("b") is b and b.transcript == []  # the conversation itself survives
