@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from emulator.api import admin, chat, dashscope, health, responses
 from emulator.api.http import AppState
@@ -22,6 +23,29 @@ from emulator.models.scripted import ScriptedModel
 from emulator.sandbox.base import Sandbox
 
 log = logging.getLogger("emulator")
+
+TIER_HEADER = b"x-emulator-isolation-tier"
+
+
+class IsolationTierHeader:
+    """Every HTTP answer says which isolation tier runs code here (pure ASGI: streams pass untouched)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state: AppState | None = getattr(scope.get("app") and scope["app"].state, "emulator", None)
+        if scope["type"] != "http" or state is None:
+            await self.app(scope, receive, send)
+            return
+        tier = state.engine.sandbox.isolation_tier.encode()
+
+        async def send_with_tier(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (TIER_HEADER, tier)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_tier)
 
 
 class StartupError(RuntimeError):
@@ -148,6 +172,8 @@ def create_app(
             await registry.aclose()
 
     app = FastAPI(title="Model Studio code interpreter emulator", lifespan=lifespan)
+
+    app.add_middleware(IsolationTierHeader)
     app.include_router(health.router)
     app.include_router(responses.build_router())
     app.include_router(chat.build_router())

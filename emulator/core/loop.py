@@ -48,6 +48,29 @@ class TurnRequest:
     options: dict[str, str] = field(default_factory=dict)
 
 
+#: isolation tiers from weakest to strongest (``Sandbox.isolation_tier``)
+TIERS = ("process", "container", "gvisor")
+MIN_TIER_OPTION = "x-emulator-min-tier"
+
+
+def check_min_tier(options: dict[str, str], tier: str) -> None:
+    """A caller may demand a minimum isolation tier (header ``x-emulator-min-tier``)."""
+    wanted = options.get(MIN_TIER_OPTION, "").strip().lower()
+    if not wanted:
+        return
+    if wanted not in TIERS:
+        raise InvalidParameter(
+            f"Unknown isolation tier {wanted!r} in {MIN_TIER_OPTION}; use one of: {', '.join(TIERS)}.",
+            param=MIN_TIER_OPTION,
+        )
+    if tier not in TIERS or TIERS.index(tier) < TIERS.index(wanted):
+        raise InvalidParameter(
+            f"This emulator's sandbox has isolation tier {tier!r}, lower than the {wanted!r} this request "
+            f"demands ({MIN_TIER_OPTION}); start it with a Docker engine (--sandbox docker).",
+            param=MIN_TIER_OPTION,
+        )
+
+
 def validate_service_rules(*, code_interpreter: bool, thinking: bool, function_tools: bool) -> None:
     """The hosted service's rules, the same on every surface."""
     if code_interpreter and not thinking:
@@ -285,6 +308,7 @@ class Engine:
 
         Raises before any byte is sent: ``ModelNotFound``, ``SandboxUnavailable``, ``InvalidParameter``.
         """
+        check_min_tier(request.options, self.sandbox.isolation_tier)
         model = self.models.resolve(request.model, request.options)
         faults = self.faults.plan(request.model, request.options)  # raises on a malformed fault header
         model = faults.wrap_model(model)

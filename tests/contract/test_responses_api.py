@@ -342,3 +342,22 @@ def test_oversized_body_is_413(make_server) -> None:
     )
     assert answer.status_code == 413
     assert answer.json()["error"]["code"] == "request_too_large"
+
+
+def test_every_answer_names_the_isolation_tier(server: RunningEmulator) -> None:
+    assert httpx.get(server.base_url + "/health").headers["x-emulator-isolation-tier"] == "process"
+    body = {"model": "qwen3-max", "input": "Berapa 12 pangkat 3?", "stream": True}
+    with httpx.stream("POST", server.openai_base_url + "/responses", json=body, timeout=30) as answer:
+        assert answer.headers["x-emulator-isolation-tier"] == "process"
+        assert b"response.completed" in answer.read()
+
+
+def test_a_caller_can_demand_a_minimum_isolation_tier(server: RunningEmulator) -> None:
+    body = {"model": "qwen3-max", "input": "Berapa 12 pangkat 3?"}
+    refused = post(server, body, **{"x-emulator-min-tier": "container"})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["param"] == "x-emulator-min-tier"
+    assert "'process'" in refused.json()["error"]["message"]
+    assert post(server, body, **{"x-emulator-min-tier": "kernel"}).status_code == 400
+    accepted = post(server, body, **{"x-emulator-min-tier": "process"})
+    assert accepted.status_code == 200 and "1728" in accepted.json()["output"][-1]["content"][0]["text"]

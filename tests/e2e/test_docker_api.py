@@ -247,3 +247,27 @@ def test_health_answers_within_a_second_while_50_conversations_burn_cpu() -> Non
     assert statuses.count(200) >= 10
     print(f"worst /health latency under load: {worst:.3f} s")
     assert worst < 1.0, f"/health took {worst:.2f} s under load"
+
+
+def test_container_tier_satisfies_a_container_minimum(docker_server: RunningEmulator) -> None:
+    body = {
+        "model": "qwen3-max",
+        "input": "```python\n2**10\n```",
+        "tools": CI_TOOLS,
+        "enable_thinking": True,
+    }
+    answer = httpx.post(
+        docker_server.openai_base_url + "/responses",
+        json=body,
+        headers={"x-emulator-min-tier": "container"},
+        timeout=60,
+    )
+    assert answer.status_code == 200
+    assert answer.headers["x-emulator-isolation-tier"] == "container"
+    refused = httpx.post(
+        docker_server.openai_base_url + "/responses",
+        json=body,
+        headers={"x-emulator-min-tier": "gvisor"},
+        timeout=60,
+    )
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "x-emulator-min-tier"
