@@ -1,4 +1,4 @@
-"""``emulator serve | image build | doctor``.
+"""``emulator serve | ask | image build | doctor``.
 
 Every ``serve`` flag is also an ``EMULATOR_*`` environment variable (see ``config.Settings``); a flag given
 on the command line wins over the environment.
@@ -46,7 +46,8 @@ def _serve_parser(sub: Any) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    given = {k: v for k, v in vars(args).items() if v is not None and k not in ("command", "image_command")}
+    not_settings = ("command", "image_command", "prompt", "model_name")
+    given = {k: v for k, v in vars(args).items() if v is not None and k not in not_settings}
     return Settings(**given)
 
 
@@ -96,6 +97,18 @@ def main(argv: list[str] | None = None) -> int:
     image_sub = image.add_subparsers(dest="image_command", required=True)
     build = image_sub.add_parser("build", help="build the sandbox image (offline fallback: debootstrap)")
     build.add_argument("--docker-image", dest="docker_image", help="tag to build (default: content hash)")
+    ask_cmd = sub.add_parser("ask", help="run one code-interpreter turn in the terminal (no server)")
+    ask_cmd.add_argument("prompt", help='e.g. "Berapa 123 pangkat 21?" or a message with ```python blocks')
+    ask_cmd.add_argument(
+        "--sandbox", choices=["auto", "restricted", "docker"], help="sandbox backend (default auto)"
+    )
+    ask_cmd.add_argument("--model", help="model backend (default builtin)")
+    ask_cmd.add_argument("--model-name", dest="model_name", default="qwen3-max", help="model name to ask for")
+    ask_cmd.add_argument("--exec-timeout", dest="exec_timeout", type=float, help="seconds per execution")
+    doctor_cmd = sub.add_parser("doctor", help="what serve would use on this machine, and why")
+    doctor_cmd.add_argument(
+        "--sandbox", choices=["auto", "restricted", "docker"], help="sandbox backend (default auto)"
+    )
     args = parser.parse_args(argv)
     try:
         settings = settings_from_args(args)
@@ -104,6 +117,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         return serve(settings)
+    if args.command == "ask":
+        from emulator.app import StartupError
+        from emulator.terminal import run_ask
+
+        logging.basicConfig(level="WARNING")
+        try:
+            return run_ask(settings, args.prompt, args.model_name)
+        except StartupError as exc:
+            print(f"emulator: {exc}", file=sys.stderr)
+            return 2
+    if args.command == "doctor":
+        from emulator.terminal import doctor
+
+        return doctor(settings)
     return image_build(settings)
 
 

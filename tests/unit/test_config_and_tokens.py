@@ -46,3 +46,18 @@ def test_token_counter_is_deterministic_and_plausible() -> None:
     assert count_tokens("hello world") == 4
     assert count_tokens("123的21次方") == 5  # 123 的 21 次 方
     assert count_tokens("") == 0
+
+
+def test_ask_runs_one_turn_in_the_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "Berapa 12 pangkat 3?", "--sandbox", "restricted"]) == 0
+    out = capsys.readouterr().out
+    assert "== code ==\n12**3" in out
+    assert "== output" in out and "1728" in out.split("== answer ==")[1]
+    assert "executions 1]" in out
+
+
+def test_doctor_reports_the_sandbox_choice(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["doctor", "--sandbox", "restricted"]) == 0
+    out = capsys.readouterr().out
+    assert "--sandbox restricted -> process (restricted)" in out
+    assert out.startswith("python")
