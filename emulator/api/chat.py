@@ -10,18 +10,18 @@ started is one ``data: {"error":…}`` chunk, then the stream ends (no ``[DONE]`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from emulator.api.chat_render import ChatComposer, ChatErrorChunk
-from emulator.api.http import app_state, check_api_key, fold, parse_model, read_json
+from emulator.api.http import TurnStreamingResponse, app_state, check_api_key, fold, parse_model, read_json
 from emulator.api.openai_errors import openai_error_response
-from emulator.api.sse import DONE, SSE_HEADERS, SSE_MEDIA_TYPE, data_event
+from emulator.api.sse import DONE, data_event
 from emulator.api.transcript import ChatMessage, conversation_for, messages_to_add, to_messages, turn_options
 from emulator.config import Settings
 from emulator.core.errors import EmulatorError, InvalidParameter, ModelNotFound
@@ -124,16 +124,14 @@ async def create_chat_completion(request: Request) -> Response:
     )
     headers = {"x-request-id": request_id}
     if body.stream:
-        return StreamingResponse(
-            _stream(composer, turn), media_type=SSE_MEDIA_TYPE, headers={**SSE_HEADERS, **headers}
-        )
+        return TurnStreamingResponse(_stream(composer, turn), turn, headers)
     failure = await fold(turn, composer.feed)
     if failure is not None:
         return openai_error_response(failure, request_id=request_id, object_id=completion_id)
     return JSONResponse(composer.completion().model_dump(mode="json"), headers=headers)
 
 
-async def _stream(composer: ChatComposer, turn: Turn) -> AsyncIterator[bytes]:
+async def _stream(composer: ChatComposer, turn: Turn) -> AsyncGenerator[bytes, None]:
     for frame in composer.start():
         yield data_event(frame.model_dump(mode="json"))
     async with aclosing(turn.events()) as events:

@@ -11,17 +11,25 @@ SDK's sync and aio parsers read the status code from it), then the stream ends.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from emulator.api.dashscope_render import NativeComposer, NativeFrame, dump, native_error
-from emulator.api.http import app_state, check_api_key, error_headers, fold, parse_model, read_json
-from emulator.api.sse import SSE_HEADERS, SSE_MEDIA_TYPE, dashscope_error_event, dashscope_event
+from emulator.api.http import (
+    TurnStreamingResponse,
+    app_state,
+    check_api_key,
+    error_headers,
+    fold,
+    parse_model,
+    read_json,
+)
+from emulator.api.sse import dashscope_error_event, dashscope_event
 from emulator.api.transcript import ChatMessage, conversation_for, messages_to_add, to_messages, turn_options
 from emulator.core.errors import EmulatorError, InvalidParameter
 from emulator.core.loop import Turn, TurnRequest, validate_service_rules
@@ -147,9 +155,7 @@ async def generation(request: Request) -> Response:
     )
     headers = {"x-request-id": request_id}
     if wants_stream(request, body):
-        return StreamingResponse(
-            _stream(composer, turn), media_type=SSE_MEDIA_TYPE, headers={**SSE_HEADERS, **headers}
-        )
+        return TurnStreamingResponse(_stream(composer, turn), turn, headers)
     failure = await fold(turn, composer.feed)
     if failure is not None:
         return native_error_response(failure, request_id)
@@ -162,7 +168,7 @@ def encode(frame: NativeFrame) -> bytes:
     return dashscope_event(frame.seq, dump(frame.payload))
 
 
-async def _stream(composer: NativeComposer, turn: Turn) -> AsyncIterator[bytes]:
+async def _stream(composer: NativeComposer, turn: Turn) -> AsyncGenerator[bytes, None]:
     async with aclosing(turn.events()) as events:
         async for event in events:
             for frame in composer.feed(event):

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
+from starlette.types import Receive, Scope, Send
 
+from emulator.api.sse import SSE_HEADERS, SSE_MEDIA_TYPE
 from emulator.config import Settings
 from emulator.core.errors import AuthenticationFailed, EmulatorError, InvalidParameter, RequestTooLarge
 from emulator.core.events import Event, Failed
@@ -122,3 +125,24 @@ async def fold(turn: Turn, feed: Callable[[Event], object]) -> EmulatorError | N
             if isinstance(event, Failed):
                 return event.error
     return None
+
+
+class TurnStreamingResponse(StreamingResponse):
+    """An SSE answer that always releases its turn, also when the client leaves before the first byte.
+
+    Starlette cancels a streaming response on disconnect; a body generator that never started runs no
+    ``finally``, and one suspended at a ``yield`` is only closed when garbage collected. Either way the
+    conversation would stay locked and a one-shot conversation would keep its sandbox.
+    """
+
+    def __init__(self, body: AsyncGenerator[bytes, None], turn: Turn, headers: dict[str, str]) -> None:
+        super().__init__(body, media_type=SSE_MEDIA_TYPE, headers={**SSE_HEADERS, **headers})
+        self._body = body
+        self._turn = turn
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._body.aclose()
+            await self._turn.aclose()

@@ -9,20 +9,28 @@ a failure after the stream started is a ``response.failed`` event.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import replace
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from emulator.api.http import AppState, app_state, check_api_key, fold, parse_model, read_json
+from emulator.api.http import (
+    AppState,
+    TurnStreamingResponse,
+    app_state,
+    check_api_key,
+    fold,
+    parse_model,
+    read_json,
+)
 from emulator.api.openai_errors import openai_error_response
 from emulator.api.responses_render import ResponsesComposer
 from emulator.api.responses_wire import ResponseObject
-from emulator.api.sse import SSE_HEADERS, SSE_MEDIA_TYPE, named_event
+from emulator.api.sse import named_event
 from emulator.api.transcript import turn_options
 from emulator.core.errors import EmulatorError, InvalidParameter, ResourceNotFound
 from emulator.core.loop import Turn, TurnRequest, validate_service_rules
@@ -174,9 +182,7 @@ async def create_response(request: Request) -> Response:
     composer = ResponsesComposer(response, ids)
     headers = {"x-request-id": request_id}
     if body.stream:
-        return StreamingResponse(
-            _stream(state, composer, turn), media_type=SSE_MEDIA_TYPE, headers={**SSE_HEADERS, **headers}
-        )
+        return TurnStreamingResponse(_stream(state, composer, turn), turn, headers)
     failure = await fold(turn, composer.feed)
     _remember(state, turn.conversation, composer)
     if failure is not None:
@@ -184,7 +190,7 @@ async def create_response(request: Request) -> Response:
     return JSONResponse(composer.response.model_dump(mode="json"), headers=headers)
 
 
-async def _stream(state: AppState, composer: ResponsesComposer, turn: Turn) -> AsyncIterator[bytes]:
+async def _stream(state: AppState, composer: ResponsesComposer, turn: Turn) -> AsyncGenerator[bytes, None]:
     for frame in composer.start():
         yield named_event(frame.type, frame.model_dump(mode="json"))
     async with aclosing(turn.events()) as events:

@@ -140,6 +140,7 @@ class Turn:
         self.interpreter = interpreter
         self.ids = engine.ids
         self._primed: tuple[StepOutput | None, AsyncIterator[StepOutput]] | None = None
+        self._finished = False
 
     async def events(self) -> AsyncGenerator[Event, None]:
         try:
@@ -274,9 +275,25 @@ class Turn:
         return self.interpreter
 
     async def _finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        if self._primed is not None:  # prepared but never run: close the first inference too
+            _, steps = self._primed
+            self._primed = None
+            aclose = getattr(steps, "aclose", None)
+            if aclose is not None:
+                await aclose()
         self.conversation.lock.release()
         if not self.conversation.persistent:
             await self._engine.forget(self.conversation)
+
+    async def aclose(self) -> None:
+        """Release the conversation even if ``events()`` never ran (a client gone before the first byte).
+
+        Idempotent: ``events()`` calls the same when it ends.
+        """
+        await self._finish()
 
 
 class Engine:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 import httpx
@@ -171,3 +172,25 @@ def test_failure_after_the_stream_started_is_one_error_chunk(
     lines = data_lines(raw.text)
     assert json.loads(lines[-1])["error"]["message"] == "The model stopped answering."
     assert "[DONE]" not in lines
+
+
+def test_client_leaving_mid_stream_releases_the_conversation_and_its_sandbox(server: RunningEmulator) -> None:
+    body = {
+        "model": "qwen3-max",
+        "messages": [{"role": "user", "content": "Berapa 123 pangkat 21?"}],
+        "enable_code_interpreter": True,
+        "enable_thinking": True,
+        "stream": True,
+    }
+    headers = {"x-emulator-fault": "delta-latency=200ms"}
+    before = server.health()["conversations"]
+    with httpx.stream(
+        "POST", server.openai_base_url + "/chat/completions", json=body, headers=headers
+    ) as answer:
+        first = next(answer.iter_lines())
+        assert first.startswith("data: ")
+    # the client is gone after one chunk: the one-shot conversation (and its interpreter) must be dropped
+    deadline = time.monotonic() + 10
+    while server.health()["conversations"] > before:
+        assert time.monotonic() < deadline, "the abandoned conversation was not released"
+        time.sleep(0.05)
