@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from latency import summary  # benchmarks/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -63,21 +64,6 @@ TARGET_TTFB_P50_MS = 5.0
 WARMUP_TURNS = 30
 STARTUP_TIMEOUT = 120.0
 STOP_TIMEOUT = 60.0
-
-
-def summary(samples_ms: list[float]) -> dict[str, float]:
-    ordered = sorted(samples_ms)
-
-    def pct(p: float) -> float:
-        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-    return {
-        "n": len(ordered),
-        "p50_ms": round(statistics.median(ordered), 3),
-        "p99_ms": round(pct(99), 3),
-        "min_ms": round(ordered[0], 3),
-        "max_ms": round(ordered[-1], 3),
-    }
 
 
 def drift(samples_ms: list[float]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
+from latency import summary  # benchmarks/ is on sys.path when run as a script
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -40,21 +41,6 @@ HARDENED_RUN_FLAGS = [
     "--init", "--log-driver", "none", "--user", "10001:10001", "--pids-limit", "64", "--memory", "512m",
 ]  # fmt: skip
 TRIVIAL = "pass"
-
-
-def summary(samples_ms: list[float]) -> dict[str, float]:
-    ordered = sorted(samples_ms)
-
-    def pct(p: float) -> float:
-        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-    return {
-        "n": len(ordered),
-        "p50_ms": round(statistics.median(ordered), 3),
-        "p99_ms": round(pct(99), 3),
-        "min_ms": round(ordered[0], 3),
-        "max_ms": round(ordered[-1], 3),
-    }
 
 
 def timed_cli(command: list[str], runs: int) -> list[float]:
