@@ -38,10 +38,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from latency import summary  # benchmarks/ is on sys.path when run as a script
+from latency import summary, write_results  # benchmarks/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = Path(__file__).resolve().parent / "results"
 PYTHON = (
     str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 )
@@ -372,11 +371,7 @@ def main() -> None:
     results["leftover_containers"] = sum(
         (r["server"].get("stop") or {}).get("leftover_containers", 0) for r in results["backends"].values()
     )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"e2e-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    print(report(results))
-    print(f"\nwritten to {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    write_results("e2e", results, report(results))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import statistics
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
 
 
 def summary(samples_ms: list[float]) -> dict[str, float]:
@@ -19,3 +25,13 @@ def summary(samples_ms: list[float]) -> dict[str, float]:
         "min_ms": round(ordered[0], 3),
         "max_ms": round(ordered[-1], 3),
     }
+
+
+def write_results(kind: str, results: dict[str, Any], report: str) -> Path:
+    """Print the report and write ``results/<kind>-<timestamp>.json``; returns the file written."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{kind}-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(report)
+    print(f"\nwritten to {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    return path

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import platform
 import statistics
 import subprocess
@@ -28,14 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import docker
-from latency import summary  # benchmarks/ is on sys.path when run as a script
+from latency import summary, write_results  # benchmarks/ is on sys.path when run as a script
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from emulator.config import Settings
 from emulator.sandbox.docker import DockerSandbox
 
-RESULTS = Path(__file__).resolve().parent / "results"
 HARDENED_RUN_FLAGS = [
     "--network", "none", "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
     "--init", "--log-driver", "none", "--user", "10001:10001", "--pids-limit", "64", "--memory", "512m",
@@ -213,11 +211,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")
     args = parser.parse_args()
     results = asyncio.run(main_async(args.quick))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"sandbox-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    print(report(results))
-    print(f"\nwritten to {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    write_results("sandbox", results, report(results))
 
 
 if __name__ == "__main__":

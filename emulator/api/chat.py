@@ -26,7 +26,7 @@ from emulator.api.transcript import ChatMessage, conversation_for, messages_to_a
 from emulator.config import Settings
 from emulator.core.errors import EmulatorError, InvalidParameter, ModelNotFound
 from emulator.core.loop import Turn, TurnRequest, validate_service_rules
-from emulator.models.thinking import thinking_default
+from emulator.models.thinking import thinking_enabled
 
 PREFIXES = ("/compatible-mode/v1", "/api/v2/apps/protocols/compatible-mode/v1")
 
@@ -65,7 +65,7 @@ class ChatRequest(BaseModel):
 def parse_request(raw: dict[str, Any]) -> tuple[ChatRequest, TurnRequest]:
     """The body and the loop's request; raises ``InvalidParameter`` for every rule the service checks."""
     body = parse_model(ChatRequest, raw)
-    thinking = body.enable_thinking if body.enable_thinking is not None else thinking_default(body.model)
+    thinking = thinking_enabled(body.model, body.enable_thinking)
     validate_service_rules(
         code_interpreter=body.enable_code_interpreter,
         thinking=thinking,

@@ -35,7 +35,7 @@ from emulator.core.errors import EmulatorError, InvalidParameter
 from emulator.core.loop import Turn, TurnRequest, validate_service_rules
 from emulator.core.tokens import PROMPT_OVERHEAD_TOKENS, count_tokens
 from emulator.models.base import Message
-from emulator.models.thinking import thinking_default
+from emulator.models.thinking import thinking_enabled
 
 GENERATION_PATH = "/api/v1/services/aigc/text-generation/generation"
 
@@ -81,7 +81,7 @@ def default_result_format(model: str) -> Literal["message", "text"]:
 def parse_request(raw: dict[str, Any]) -> tuple[NativeRequest, TurnRequest]:
     body = parse_model(NativeRequest, raw)
     params = body.parameters
-    thinking = params.enable_thinking if params.enable_thinking is not None else thinking_default(body.model)
+    thinking = thinking_enabled(body.model, params.enable_thinking)
     validate_service_rules(
         code_interpreter=params.enable_code_interpreter,
         thinking=thinking,

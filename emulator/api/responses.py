@@ -36,7 +36,7 @@ from emulator.core.errors import EmulatorError, InvalidParameter, ResourceNotFou
 from emulator.core.loop import Turn, TurnRequest, validate_service_rules
 from emulator.core.session import Conversation
 from emulator.models.base import Message
-from emulator.models.thinking import thinking_default
+from emulator.models.thinking import thinking_enabled
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def parse_request(raw: dict[str, Any]) -> tuple[ResponsesRequest, TurnRequest]:
             param="tools",
         )
     code_interpreter = any(t.type == "code_interpreter" for t in tools)
-    thinking = body.enable_thinking if body.enable_thinking is not None else thinking_default(body.model)
+    thinking = thinking_enabled(body.model, body.enable_thinking)
     validate_service_rules(
         code_interpreter=code_interpreter,
         thinking=thinking,

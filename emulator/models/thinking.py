@@ -7,5 +7,6 @@ The hosted qwen3-max models default to thinking off (the seed's examples always 
 from __future__ import annotations
 
 
-def thinking_default(model: str) -> bool:
-    return model.startswith("qwen3.5")
+def thinking_enabled(model: str, requested: bool | None) -> bool:
+    """``enable_thinking`` as the request sent it, else the model's default."""
+    return requested if requested is not None else model.startswith("qwen3.5")
